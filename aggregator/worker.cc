@@ -1,0 +1,190 @@
+#include "aggregator/worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <vector>
+
+#include "aggregator/rule_registry.h"
+#include "shm/descriptor.h"
+#include "shm/descriptor_stream.h"
+#include "shm/slot_pool.h"
+
+namespace tributary::aggregator {
+namespace {
+
+// A job as the worker sees it: its pool and what its metadata says.
+struct JobContext {
+  std::unique_ptr<shm::SlotPool> pool;
+  std::size_t params = 0;
+  std::string rule;
+};
+
+// The rule folding one shard of one job, reused across rounds.
+struct ShardState {
+  std::unique_ptr<AggregationRule> rule;
+  uint32_t round = 0;
+  uint64_t folded = 0;
+  bool open = false;
+};
+
+class Worker {
+ public:
+  Worker(const WorkerOptions& o, int fd) : options_(o), fd_(fd) {}
+
+  int Run() {
+    shm::DescriptorReader reader(fd_);
+    std::vector<shm::Descriptor> batch;
+    for (;;) {
+      batch.clear();
+      Status s = reader.Read(&batch);
+      if (s.code() == StatusCode::kUnavailable) return 0;  // runtime closed: exit cleanly
+      if (!s.ok()) {
+        spdlog::error("aggregator {}: {}", options_.instance, s.ToString());
+        return 1;
+      }
+      if (batch.empty()) DropRemovedPools();  // receive timeout: housekeeping
+      for (const auto& d : batch) Handle(d);
+    }
+  }
+
+ private:
+  void Handle(const shm::Descriptor& d) {
+    Status s;
+    switch (shm::KindOf(d)) {
+      case shm::DescriptorKind::kUpdate: s = Fold(d); break;
+      case shm::DescriptorKind::kFinish: s = Finish(d); break;
+      default: s = Status::InvalidArgument("unexpected descriptor kind"); break;
+    }
+    if (s.ok()) return;
+    spdlog::warn("aggregator {}: job {} round {} shard {}: {}", options_.instance, d.job, d.round,
+                 d.shard, s.ToString());
+    shm::Descriptor failed = d;
+    failed.kind = TRIBUTARY_DESC_FAILED;
+    failed.client = static_cast<uint64_t>(s.code());
+    (void)shm::WriteDescriptor(fd_, failed);
+  }
+
+  Result<JobContext*> Job(uint64_t job) {
+    auto it = jobs_.find(job);
+    if (it != jobs_.end()) return &it->second;
+    TRIBUTARY_ASSIGN_OR_RETURN(auto pool,
+                               shm::SlotPool::Open(options_.pool_prefix + std::to_string(job)));
+    JobContext ctx;
+    auto meta = nlohmann::json::parse(pool->metadata(), nullptr, false);
+    if (meta.is_discarded() || !meta.contains("params") || !meta.contains("rule")) {
+      return Status::DataLoss("pool metadata of job " + std::to_string(job) + " is unreadable");
+    }
+    ctx.params = meta["params"].get<std::size_t>();
+    ctx.rule = meta["rule"].get<std::string>();
+    ctx.pool = std::move(pool);
+    return &jobs_.emplace(job, std::move(ctx)).first->second;
+  }
+
+  Result<ShardState*> Shard(const shm::Descriptor& d, JobContext* job) {
+    ShardState& st = shards_[{d.job, d.shard}];
+    if (!st.rule) {
+      TRIBUTARY_ASSIGN_OR_RETURN(st.rule, CreateRule(job->rule));
+    }
+    if (!st.open || st.round != d.round) {
+      shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);
+      TRIBUTARY_RETURN_IF_ERROR(st.rule->Begin({.round = d.round, .dim = r.size()}));
+      st.round = d.round;
+      st.folded = 0;
+      st.open = true;
+    }
+    return &st;
+  }
+
+  Status Fold(const shm::Descriptor& d) {
+    TRIBUTARY_ASSIGN_OR_RETURN(JobContext * job, Job(d.job));
+    TRIBUTARY_ASSIGN_OR_RETURN(ShardState * st, Shard(d, job));
+    shm::SlotHandle h{d.slot, d.slot_generation};
+    TRIBUTARY_RETURN_IF_ERROR(job->pool->Acquire(h));
+    shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);
+    Status s = st->rule->Add(job->pool->Floats(d.slot).subspan(r.begin, r.size()), d.weight);
+    TRIBUTARY_RETURN_IF_ERROR(job->pool->Release(h));
+    if (s.ok()) ++st->folded;
+    return s;
+  }
+
+  Status Finish(const shm::Descriptor& d) {
+    TRIBUTARY_ASSIGN_OR_RETURN(JobContext * job, Job(d.job));
+    TRIBUTARY_ASSIGN_OR_RETURN(ShardState * st, Shard(d, job));
+    if (st->folded != d.client) {
+      return Status::DataLoss("shard folded " + std::to_string(st->folded) + " updates, " +
+                              std::to_string(d.client) + " were sent");
+    }
+    shm::SlotHandle out{d.target_slot, d.slot_generation};
+    TRIBUTARY_RETURN_IF_ERROR(job->pool->Acquire(out));
+    shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);
+    Status s = st->rule->Finish(job->pool->Floats(d.target_slot).subspan(r.begin, r.size()));
+    TRIBUTARY_RETURN_IF_ERROR(job->pool->Release(out));
+    TRIBUTARY_RETURN_IF_ERROR(s);
+    st->open = false;
+    shm::Descriptor done = d;
+    done.kind = TRIBUTARY_DESC_DONE;
+    return shm::WriteDescriptor(fd_, done);
+  }
+
+  // Unmaps the pools of jobs whose segment the control plane removed.
+  void DropRemovedPools() {
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      struct stat st;
+      if (stat(("/dev/shm/" + it->second.pool->name()).c_str(), &st) != 0) {
+        std::erase_if(shards_, [&](const auto& kv) { return kv.first.first == it->first; });
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  WorkerOptions options_;
+  int fd_;
+  std::map<uint64_t, JobContext> jobs_;
+  std::map<std::pair<uint64_t, uint32_t>, ShardState> shards_;
+};
+
+}  // namespace
+
+int RunWorker(const WorkerOptions& options) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    spdlog::error("aggregator: socket: {}", strerror(errno));
+    return 1;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(options.port));
+  if (inet_pton(AF_INET, options.host.c_str(), &addr.sin_addr) != 1 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    spdlog::error("aggregator {}: cannot reach node runtime at {}:{}: {}", options.instance,
+                  options.host, options.port, strerror(errno));
+    return 1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  timeval tv{.tv_sec = 1, .tv_usec = 0};  // wake once a second to drop removed pools
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  shm::Descriptor hello = shm::MakeDescriptor(shm::DescriptorKind::kHello);
+  hello.client = options.instance;
+  hello.sequence = static_cast<uint64_t>(getpid());
+  if (Status s = shm::WriteDescriptor(fd, hello); !s.ok()) {
+    spdlog::error("aggregator {}: {}", options.instance, s.ToString());
+    return 1;
+  }
+  int rc = Worker(options, fd).Run();
+  close(fd);
+  return rc;
+}
+
+}  // namespace tributary::aggregator

@@ -1,0 +1,21 @@
+// `tributary aggregator-worker`: one aggregator function process, started by the node runtime.
+#include "aggregator/worker.h"
+#include "cli/command.h"
+
+namespace tributary::cli {
+
+void AddAggregatorWorkerCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("aggregator-worker",
+                                 "Internal: an aggregator process (started by `serve`)");
+  cmd->group("");  // hidden from --help
+  auto opts = std::make_shared<aggregator::WorkerOptions>();
+  cmd->add_option("--host", opts->host, "Node runtime address");
+  cmd->add_option("--port", opts->port, "Node runtime port")->required();
+  cmd->add_option("--instance", opts->instance, "Instance id")->required();
+  cmd->add_option("--pool-prefix", opts->pool_prefix, "Shared-memory name prefix")->required();
+  cmd->callback([opts] {
+    if (int rc = aggregator::RunWorker(*opts); rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace tributary::cli

@@ -1,0 +1,136 @@
+// `tributary job create|get|list|cancel|watch`: the operator's view of jobs.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <iostream>
+
+#include "cli/command.h"
+#include "tributary/v1/operator.grpc.pb.h"
+
+namespace tributary::cli {
+namespace {
+
+std::unique_ptr<v1::OperatorService::Stub> Connect(const std::string& server) {
+  return v1::OperatorService::NewStub(
+      grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+}
+
+void Check(const grpc::Status& s, const char* what) {
+  if (s.ok()) return;
+  std::cerr << "tributary job " << what << ": " << s.error_message() << " (code "
+            << s.error_code() << ")\n";
+  throw CLI::RuntimeError(1);
+}
+
+void PrintJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  std::cout << out;
+}
+
+}  // namespace
+
+void AddJobCommand(CLI::App& app) {
+  auto* job = app.add_subcommand("job", "Create, inspect, cancel and watch jobs");
+  job->require_subcommand(1);
+  auto server = std::make_shared<std::string>("127.0.0.1:7070");
+  auto id = std::make_shared<uint64_t>(0);
+
+  auto* create = job->add_subcommand("create", "Create a job; prints its id on the last line");
+  auto spec = std::make_shared<v1::JobSpec>();
+  auto name = std::make_shared<std::string>();
+  auto params = std::make_shared<uint64_t>(0);
+  auto rounds = std::make_shared<uint32_t>(1);
+  auto cpr = std::make_shared<uint32_t>(1);
+  auto min_clients = std::make_shared<uint32_t>(0);
+  auto deadline = std::make_shared<double>(0);
+  auto rule = std::make_shared<std::string>("fedavg");
+  auto shards = std::make_shared<uint32_t>(0);
+  create->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
+  create->add_option("--name", *name, "Job name")->required();
+  create->add_option("--params", *params, "Parameters in the flattened model")->required();
+  create->add_option("--rounds", *rounds, "Rounds to run")->required();
+  create->add_option("--clients-per-round", *cpr, "Updates that close a round")->required();
+  create->add_option("--min-clients", *min_clients,
+                     "After the deadline, close with at least this many (default: all)");
+  create->add_option("--deadline-s", *deadline, "Round deadline in seconds (0: none)");
+  create->add_option("--rule", *rule, "Aggregation rule")->capture_default_str();
+  create->add_option("--shards", *shards, "Model shards aggregated in parallel (0: auto)");
+  create->callback([=] {
+    v1::JobSpec s;
+    s.set_name(*name);
+    s.set_params(*params);
+    s.set_dtype(v1::DTYPE_FLOAT32);
+    s.set_rounds(*rounds);
+    s.set_clients_per_round(*cpr);
+    s.set_min_clients(*min_clients);
+    s.set_deadline_s(*deadline);
+    s.set_rule(*rule);
+    s.set_shards(*shards);
+    grpc::ClientContext ctx;
+    v1::JobInfo info;
+    Check(Connect(*server)->CreateJob(&ctx, s, &info), "create");
+    std::cout << "created job " << info.job_id() << " '" << info.spec().name() << "': "
+              << info.spec().params() << " params, " << info.spec().rounds() << " rounds, "
+              << info.spec().clients_per_round() << " clients per round, rule "
+              << info.spec().rule() << ", " << info.shards() << " shards\n"
+              << info.job_id() << '\n';
+  });
+
+  auto add_ref_command = [&](const char* verb, const char* help) {
+    auto* c = job->add_subcommand(verb, help);
+    c->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
+    c->add_option("--job", *id, "Job id")->required();
+    return c;
+  };
+  add_ref_command("get", "Print a job as JSON")->callback([=] {
+    grpc::ClientContext ctx;
+    v1::JobRef ref;
+    ref.set_job_id(*id);
+    v1::JobInfo info;
+    Check(Connect(*server)->GetJob(&ctx, ref, &info), "get");
+    PrintJson(info);
+  });
+  add_ref_command("cancel", "Cancel a running job")->callback([=] {
+    grpc::ClientContext ctx;
+    v1::JobRef ref;
+    ref.set_job_id(*id);
+    v1::JobInfo info;
+    Check(Connect(*server)->CancelJob(&ctx, ref, &info), "cancel");
+    std::cout << "job " << info.job_id() << " " << v1::JobState_Name(info.state()) << '\n';
+  });
+  add_ref_command("watch", "Print a job's round events until it ends")->callback([=] {
+    grpc::ClientContext ctx;
+    v1::JobRef ref;
+    ref.set_job_id(*id);
+    auto reader = Connect(*server)->WatchJob(&ctx, ref);
+    v1::RoundEvent e;
+    while (reader->Read(&e)) {
+      std::cout << "job " << e.job_id() << " round " << e.round() << " "
+                << v1::RoundEvent::Kind_Name(e.kind()) << " updates=" << e.updates();
+      if (e.kind() == v1::RoundEvent::ROUND_PUBLISHED) {
+        std::cout << " round_s=" << e.round_seconds() << " aggregate_s=" << e.aggregate_seconds();
+      }
+      if (!e.message().empty()) std::cout << " (" << e.message() << ")";
+      std::cout << std::endl;
+    }
+    Check(reader->Finish(), "watch");
+  });
+  auto* list = job->add_subcommand("list", "List jobs");
+  list->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
+  list->callback([=] {
+    grpc::ClientContext ctx;
+    v1::ListJobsReply reply;
+    Check(Connect(*server)->ListJobs(&ctx, v1::ListJobsRequest(), &reply), "list");
+    std::cout << "ID\tSTATE\tROUND\tVERSION\tNAME\n";
+    for (const auto& j : reply.jobs()) {
+      std::cout << j.job_id() << '\t' << v1::JobState_Name(j.state()) << '\t' << j.open_round()
+                << '\t' << j.published_version() << '\t' << j.spec().name() << '\n';
+    }
+  });
+}
+
+}  // namespace tributary::cli

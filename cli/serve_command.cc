@@ -1,0 +1,84 @@
+// `tributary serve`: the embedded single-node platform (gateway, node runtime, aggregators).
+#include <malloc.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "cli/command.h"
+#include "gateway/node.h"
+
+namespace tributary::cli {
+namespace {
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("/proc/self/exe") : p.string();
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "Run a node: gateway, node runtime and aggregators");
+  auto opts = std::make_shared<gateway::NodeOptions>();
+  auto data_dir = std::make_shared<std::string>();
+  auto budget_mb = std::make_shared<std::size_t>(0);
+  cmd->add_option("--listen", opts->listen, "gRPC address HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--data-dir", *data_dir,
+                  "Directory for the node's run files (serve.pid, port)");
+  cmd->add_option("--router", opts->router, "Descriptor router: auto|userspace|bpf")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "userspace", "bpf"}));
+  cmd->add_option("--aggregators", opts->aggregators,
+                  "Aggregator processes kept warm (0: one per core)")
+      ->capture_default_str();
+  cmd->add_option("--metrics-listen", opts->metrics_listen,
+                  "Serve Prometheus /metrics on HOST:PORT");
+  cmd->add_option("--node-id", opts->node_id, "Node name used in shared-memory names");
+  cmd->add_option("--shm-budget-mb", *budget_mb,
+                  "Shared memory all job pools may use (0: half of RAM)");
+  cmd->callback([opts, data_dir, budget_mb] {
+    // Large gRPC buffers come from the heap, not from fresh mmaps that fault on every use.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
+
+    opts->worker_argv = {SelfExe(), "aggregator-worker"};
+    opts->shm_budget_bytes = *budget_mb << 20;
+    auto node = gateway::Node::Start(*opts);
+    if (!node) {
+      spdlog::error("serve: {}", node.error().ToString());
+      throw CLI::RuntimeError(1);
+    }
+    if (!data_dir->empty()) {
+      std::filesystem::create_directories(*data_dir);
+      std::filesystem::permissions(*data_dir, std::filesystem::perms::owner_all);
+      std::ofstream(*data_dir + "/serve.pid") << getpid() << '\n';
+      std::ofstream(*data_dir + "/port") << (*node)->port() << '\n';
+    }
+    std::thread waiter([&] {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      spdlog::info("signal {}: shutting down", sig);
+      (*node)->Shutdown();
+    });
+    (*node)->Wait();
+    waiter.join();
+    node->reset();
+    if (!data_dir->empty()) {
+      std::filesystem::remove(*data_dir + "/serve.pid");
+      std::filesystem::remove(*data_dir + "/port");
+    }
+  });
+}
+
+}  // namespace tributary::cli

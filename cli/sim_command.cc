@@ -1,0 +1,140 @@
+// `tributary sim`: N simulated clients (threads) that push deterministic updates, pull each
+// published model and verify it against the weighted average computed independently in double
+// precision. Exits non-zero when any round is wrong or a client fails.
+#include <malloc.h>
+
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cli/command.h"
+#include "clients/cpp/client.h"
+#include "clients/cpp/synthetic_update.h"
+
+namespace tributary::cli {
+namespace {
+
+struct SimOptions {
+  std::string server = "127.0.0.1:7070";
+  uint64_t job = 0;
+  uint32_t clients = 8;
+  uint32_t rounds = 0;  // 0: the rest of the job
+  uint64_t seed = 1;
+  double tolerance = 1e-5;
+};
+
+using Clock = std::chrono::steady_clock;
+
+int RunSim(const SimOptions& o) {
+  client::Client probe({.target = o.server, .client_id = "sim-" + std::to_string(o.seed) + "-0"});
+  auto joined = probe.Join(o.job);
+  if (!joined) {
+    std::cerr << "sim: join: " << joined.error() << "\n";
+    return 1;
+  }
+  const v1::JobInfo& job = joined->job();
+  const std::size_t params = job.spec().params();
+  const uint32_t first = job.open_round();
+  if (first == 0) {
+    std::cerr << "sim: job " << o.job << " has no open round (" << v1::JobState_Name(job.state())
+              << ")\n";
+    return 1;
+  }
+  const uint32_t last =
+      o.rounds ? std::min(job.spec().rounds(), first + o.rounds - 1) : job.spec().rounds();
+  std::printf("sim: job %llu, %zu params (%.1f MB), %u clients, rounds %u..%u\n",
+              (unsigned long long)o.job, params, params * 4 / 1e6, o.clients, first, last);
+  std::fflush(stdout);
+
+  std::atomic<bool> failed{false};
+  std::vector<char> accepted(o.clients, 0);
+  std::mutex mu;
+  Clock::time_point round_start, pushes_done;
+  std::barrier sync(o.clients, [&]() noexcept { pushes_done = Clock::now(); });
+  std::barrier start(o.clients, [&]() noexcept { round_start = Clock::now(); });
+
+  auto worker = [&](uint32_t i) {
+    client::Client c({.target = o.server,
+                      .client_id = "sim-" + std::to_string(o.seed) + "-" + std::to_string(i)});
+    auto fail = [&](const std::string& what, const Status& s) {
+      std::lock_guard lock(mu);
+      std::cerr << "sim: client " << i << ": " << what << ": " << s << "\n";
+      failed = true;
+    };
+    if (auto j = c.Join(o.job); !j) fail("join", j.error());
+    std::vector<float> update(params), model;
+    for (uint32_t r = first; r <= last; ++r) {
+      client::SyntheticUpdate(o.seed, i, r, update);
+      start.arrive_and_wait();
+      accepted[i] = 0;
+      if (!failed) {
+        auto pushed = c.Push(o.job, r, update, client::SyntheticExamples(o.seed, i, r));
+        if (pushed) {
+          accepted[i] = 1;
+        } else if (pushed.error().code() != StatusCode::kFailedPrecondition) {
+          fail("push round " + std::to_string(r), pushed.error());
+        }
+      }
+      sync.arrive_and_wait();
+      if (failed) continue;
+      auto version = c.PullInto(o.job, r, /*wait=*/true, &model);
+      if (!version) {
+        fail("pull version " + std::to_string(r), version.error());
+        continue;
+      }
+      if (i != 0) continue;
+      // Client 0 verifies the round against an independent double-precision average.
+      const double round_s = std::chrono::duration<double>(Clock::now() - round_start).count();
+      const double push_s = std::chrono::duration<double>(pushes_done - round_start).count();
+      std::vector<uint64_t> ids;
+      for (uint32_t k = 0; k < o.clients; ++k) {
+        if (accepted[k]) ids.push_back(k);
+      }
+      std::vector<double> ref(params, 0.0);
+      const double total = client::AccumulateSyntheticAverage(o.seed, ids, r, ref);
+      for (double& v : ref) v /= total;
+      const double err = client::MaxRelativeError(model, ref);
+      const double mb = ids.size() * params * 4 / 1e6;
+      std::printf("round %u: %zu updates accepted, %.1f MB pushed in %.3f s (%.0f MB/s), "
+                  "published in %.3f s, max relative error %.2e %s\n",
+                  r, ids.size(), mb, push_s, mb / push_s, round_s, err,
+                  err <= o.tolerance ? "OK" : "WRONG");
+      std::fflush(stdout);
+      if (!(err <= o.tolerance) || ids.empty()) failed = true;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < o.clients; ++i) threads.emplace_back(worker, i);
+  for (auto& t : threads) t.join();
+  if (failed) {
+    std::printf("sim: FAILED\n");
+    return 1;
+  }
+  std::printf("sim: %u rounds verified\n", last - first + 1);
+  return 0;
+}
+
+}  // namespace
+
+void AddSimCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("sim", "Simulated clients that verify every round");
+  auto o = std::make_shared<SimOptions>();
+  cmd->add_option("--server", o->server, "Gateway HOST:PORT")->capture_default_str();
+  cmd->add_option("--job", o->job, "Job id")->required();
+  cmd->add_option("--clients", o->clients, "Simulated clients")->required()->check(CLI::Range(1u, 100000u));
+  cmd->add_option("--rounds", o->rounds, "Rounds to run (default: the rest of the job)");
+  cmd->add_option("--seed", o->seed, "Seed of the synthetic updates")->capture_default_str();
+  cmd->add_option("--tolerance", o->tolerance, "Largest accepted relative error")
+      ->capture_default_str();
+  cmd->callback([o] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    if (int rc = RunSim(*o); rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace tributary::cli

@@ -1,0 +1,237 @@
+#include "clients/cpp/client.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <xxhash.h>
+
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "proto/wire_format.h"
+#include "tributary/v1/client.grpc.pb.h"
+
+namespace tributary::client {
+namespace {
+
+constexpr char kPushMethod[] = "/tributary.v1.ClientService/Push";
+constexpr char kPullMethod[] = "/tributary.v1.ClientService/Pull";
+
+Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return Status::Ok();
+  return Status(static_cast<StatusCode>(s.error_code()), s.error_message());
+}
+
+bool Retryable(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kResourceExhausted;
+}
+
+template <typename Message>
+grpc::ByteBuffer Serialize(const Message& m) {
+  grpc::ByteBuffer bb;
+  bool own = false;
+  grpc::SerializationTraits<Message>::Serialize(m, &bb, &own);
+  return bb;
+}
+
+// Drives one generic streaming call step by step on a private completion queue.
+class BlockingCall {
+ public:
+  BlockingCall(grpc::GenericStub* stub, const char* method, std::chrono::seconds timeout) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + timeout);
+    call_ = stub->PrepareCall(&ctx_, method, &cq_);
+    call_->StartCall(this);
+    ok_ = Next();
+  }
+  ~BlockingCall() {
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+  bool ok() const { return ok_; }
+  bool Write(const grpc::ByteBuffer& bb) {
+    call_->Write(bb, this);
+    return ok_ = ok_ && Next();
+  }
+  bool WritesDone() {
+    call_->WritesDone(this);
+    return Next();
+  }
+  bool Read(grpc::ByteBuffer* bb) {
+    call_->Read(bb, this);
+    return Next();
+  }
+  Status Finish() {
+    grpc::Status status;
+    call_->Finish(&status, this);
+    Next();
+    return FromGrpc(status);
+  }
+
+ private:
+  bool Next() {
+    void* tag;
+    bool ok = false;
+    return cq_.Next(&tag, &ok) && ok;
+  }
+  grpc::ClientContext ctx_;
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+Client::Client(ClientOptions options)
+    : Client(options, [&] {
+        grpc::ChannelArguments args;
+        args.SetMaxReceiveMessageSize(8 << 20);
+        return grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+      }()) {}
+
+Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
+    : options_(std::move(options)), channel_(std::move(channel)) {}
+
+Client::~Client() = default;
+
+template <typename F>
+auto Client::WithRetries(F&& attempt) -> decltype(attempt()) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  auto backoff = options_.initial_backoff;
+  for (int i = 1;; ++i) {
+    auto r = attempt();
+    if (r.has_value() || !Retryable(r.error()) || i >= options_.max_attempts) return r;
+    std::uniform_int_distribution<long> jitter(backoff.count() / 2, backoff.count());
+    std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+    backoff = std::min(options_.max_backoff, backoff * 2);
+  }
+}
+
+Result<v1::JoinReply> Client::Join(uint64_t job) {
+  auto stub = v1::ClientService::NewStub(channel_);
+  return WithRetries([&]() -> Result<v1::JoinReply> {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+    v1::JoinRequest req;
+    req.set_job_id(job);
+    req.set_client_id(options_.client_id);
+    v1::JoinReply reply;
+    Status s = FromGrpc(stub->Join(&ctx, req, &reply));
+    if (!s.ok()) return s;
+    return reply;
+  });
+}
+
+Result<v1::PushReply> Client::Push(uint64_t job, uint32_t round, std::span<const float> update,
+                                   uint64_t num_examples) {
+  return WithRetries([&] { return PushOnce(job, round, update, num_examples); });
+}
+
+Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
+                                       std::span<const float> update, uint64_t num_examples) {
+  const std::size_t bytes = update.size_bytes();
+  v1::PushMessage header;
+  auto* h = header.mutable_header();
+  h->set_job_id(job);
+  h->set_round(round);
+  h->set_client_id(options_.client_id);
+  h->set_num_examples(num_examples);
+  h->set_dtype(v1::DTYPE_FLOAT32);
+  h->set_total_bytes(bytes);
+  h->set_checksum(XXH3_64bits(update.data(), bytes));
+
+  grpc::GenericStub stub(channel_);
+  BlockingCall call(&stub, kPushMethod, options_.call_timeout);
+  bool ok = call.ok() && call.Write(Serialize(header));
+  const auto* data = reinterpret_cast<const std::byte*>(update.data());
+  const std::size_t chunk = std::max<std::size_t>(4, options_.chunk_bytes / 4 * 4);
+  for (std::size_t off = 0; ok && off < bytes; off += chunk) {
+    ok = call.Write(proto::ChunkMessage(data + off, std::min(chunk, bytes - off)));
+  }
+  if (ok) call.WritesDone();
+  grpc::ByteBuffer reply_bb;
+  const bool got_reply = call.Read(&reply_bb);
+  Status s = call.Finish();
+  if (!s.ok()) return s;
+  v1::PushReply reply;
+  if (!got_reply || !grpc::SerializationTraits<v1::PushReply>::Deserialize(&reply_bb, &reply).ok()) {
+    return Status::Internal("push succeeded without a readable reply");
+  }
+  return reply;
+}
+
+Result<Model> Client::Pull(uint64_t job, int64_t version, bool wait) {
+  Model m;
+  TRIBUTARY_ASSIGN_OR_RETURN(m.version, PullInto(job, version, wait, &m.values));
+  return m;
+}
+
+Result<uint32_t> Client::PullInto(uint64_t job, int64_t version, bool wait,
+                                  std::vector<float>* out) {
+  return WithRetries([&] { return PullOnce(job, version, wait, out); });
+}
+
+Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
+                                  std::vector<float>* out) {
+  v1::PullRequest req;
+  req.set_job_id(job);
+  req.set_client_id(options_.client_id);
+  req.set_version(version);
+  req.set_wait(wait);
+  grpc::GenericStub stub(channel_);
+  BlockingCall call(&stub, kPullMethod, options_.call_timeout);
+  if (call.ok() && call.Write(Serialize(req))) call.WritesDone();
+  grpc::ByteBuffer bb;
+  v1::ModelHeader header;
+  bool have_header = false;
+  std::size_t received = 0;
+  Status bad;
+  while (bad.ok() && call.Read(&bb)) {
+    std::vector<grpc::Slice> slices;
+    if (!bb.Dump(&slices).ok()) {
+      bad = Status::DataLoss("unreadable model chunk");
+      break;
+    }
+    if (!have_header) {
+      v1::PullMessage msg;
+      if (!grpc::SerializationTraits<v1::PullMessage>::Deserialize(&bb, &msg).ok() ||
+          !msg.has_header() || msg.header().total_bytes() % sizeof(float) != 0) {
+        bad = Status::DataLoss("model stream does not start with a valid header");
+        break;
+      }
+      header = msg.header();
+      have_header = true;
+      out->resize(header.total_bytes() / sizeof(float));
+      continue;
+    }
+    auto chunk = proto::ParseChunk(slices);
+    if (!chunk || received + chunk->length > header.total_bytes()) {
+      bad = Status::DataLoss("malformed or oversized model chunk");
+      break;
+    }
+    auto* dst = reinterpret_cast<std::byte*>(out->data()) + received;
+    std::size_t left = chunk->length;
+    for (std::size_t i = chunk->slice; left > 0 && i < slices.size(); ++i) {
+      const uint8_t* src = slices[i].begin() + (i == chunk->slice ? chunk->offset : 0);
+      const std::size_t n = std::min(left, static_cast<std::size_t>(slices[i].end() - src));
+      std::memcpy(dst, src, n);
+      dst += n;
+      left -= n;
+    }
+    received += chunk->length;
+  }
+  Status s = call.Finish();
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  if (!have_header || received != header.total_bytes()) {
+    return Status::DataLoss("model stream ended after " + std::to_string(received) + " bytes");
+  }
+  if (XXH3_64bits(out->data(), received) != header.checksum()) {
+    return Status::DataLoss("model checksum does not match its bytes");
+  }
+  return header.version();
+}
+
+}  // namespace tributary::client

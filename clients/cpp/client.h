@@ -1,0 +1,76 @@
+// The C++ SDK of Tributary: what an FL client links to join a job, pull global models and push
+// its updates.
+//
+// Updates and models travel as streams of raw chunks (no protobuf copy of the payload): a push
+// sends a header and then slices that point into the caller's buffer; a pull writes the
+// received chunks straight into the caller's vector and verifies the model's checksum.
+// Calls that fail with UNAVAILABLE or RESOURCE_EXHAUSTED (server busy, pool full) are retried
+// with exponential backoff and jitter; every other error is returned at once.
+//
+// Thread safety: a Client may be used from several threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "tributary/v1/client.pb.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace tributary::client {
+
+struct ClientOptions {
+  std::string target;                   // HOST:PORT of a gateway (required)
+  std::string client_id;                // this client's id within its jobs (required)
+  int max_attempts = 8;                 // per call, first try included
+  std::chrono::milliseconds initial_backoff{50};
+  std::chrono::milliseconds max_backoff{2000};
+  std::size_t chunk_bytes = 1u << 20;   // push chunk size, at most 4 MiB
+  std::chrono::seconds call_timeout{600};  // deadline of one attempt
+};
+
+struct Model {
+  uint32_t version = 0;
+  std::vector<float> values;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  // Shares an existing channel (many simulated clients over one connection).
+  Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel);
+  ~Client();
+
+  // Joins `job`; the reply carries the job's spec and state.
+  Result<v1::JoinReply> Join(uint64_t job);
+  // The global model `version` (0: initial; -1: latest). With `wait`, blocks until that version
+  // is published.
+  Result<Model> Pull(uint64_t job, int64_t version = -1, bool wait = true);
+  // Pull into an existing vector (reused across rounds: no reallocation).
+  Result<uint32_t> PullInto(uint64_t job, int64_t version, bool wait, std::vector<float>* out);
+  // Pushes an update for `round`, weighted by `num_examples`.
+  Result<v1::PushReply> Push(uint64_t job, uint32_t round, std::span<const float> update,
+                             uint64_t num_examples);
+  // One attempt, no retry: exposes the server's answer as it is.
+  Result<v1::PushReply> PushOnce(uint64_t job, uint32_t round, std::span<const float> update,
+                                 uint64_t num_examples);
+
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  template <typename F>
+  auto WithRetries(F&& attempt) -> decltype(attempt());
+  Result<uint32_t> PullOnce(uint64_t job, int64_t version, bool wait, std::vector<float>* out);
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+}  // namespace tributary::client

@@ -1,0 +1,273 @@
+#include "gateway/client_service.h"
+
+#include <grpcpp/support/proto_buffer_reader.h>
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t by value
+#include <xxhash.h>
+
+#include <cstring>
+#include <mutex>
+#include <spdlog/spdlog.h>
+
+#include "gateway/status_mapping.h"
+#include "proto/wire_format.h"
+
+namespace tributary::gateway {
+namespace {
+
+template <typename Message>
+bool ParseMessage(const grpc::ByteBuffer& buffer, Message* out) {
+  grpc::ByteBuffer copy(buffer);  // shares the slices; Deserialize consumes its argument
+  return grpc::SerializationTraits<Message>::Deserialize(&copy, out).ok();
+}
+
+// Index of the first non-finite float32 in [data, data + n), or n.
+std::size_t FirstNonFinite(const float* data, std::size_t n) {
+  const uint32_t* bits = reinterpret_cast<const uint32_t*>(data);
+  constexpr std::size_t kBlock = 4096;
+  for (std::size_t start = 0; start < n; start += kBlock) {
+    const std::size_t end = std::min(n, start + kBlock);
+    uint32_t bad = 0;
+    for (std::size_t i = start; i < end; ++i) bad |= ((bits[i] & 0x7f800000u) == 0x7f800000u);
+    if (!bad) continue;
+    for (std::size_t i = start; i < end; ++i) {
+      if ((bits[i] & 0x7f800000u) == 0x7f800000u) return i;
+    }
+  }
+  return n;
+}
+
+// One update streaming in: header, then chunks copied into the slot.
+class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+ public:
+  PushReactor(ControlPlane* control, grpc::CallbackServerContext* ctx, grpc::ByteBuffer* reply)
+      : control_(control), ctx_(ctx), reply_(reply) {
+    XXH3_64bits_reset(&hash_);
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Complete();
+      return;
+    }
+    Status s = have_header_ ? OnChunk() : OnHeader();
+    if (!s.ok()) {
+      Fail(s);
+      return;
+    }
+    message_.Clear();
+    StartRead(&message_);
+  }
+
+  void OnDone() override {
+    control_->AbortPush(ticket_);  // no-op once committed
+    delete this;
+  }
+
+ private:
+  Status OnHeader() {
+    std::vector<grpc::Slice> slices;
+    if (!message_.Dump(&slices).ok()) return Status::InvalidArgument("unreadable message");
+    if (proto::FirstByte(slices) != proto::kHeaderTag) {
+      return Status::InvalidArgument("the first message of a push must be its UpdateHeader");
+    }
+    v1::PushMessage msg;
+    if (!ParseMessage(message_, &msg) || !msg.has_header()) {
+      return Status::InvalidArgument("malformed UpdateHeader");
+    }
+    header_ = msg.header();
+    TRIBUTARY_ASSIGN_OR_RETURN(ticket_, control_->BeginPush(header_));
+    have_header_ = true;
+    return Status::Ok();
+  }
+
+  Status OnChunk() {
+    std::vector<grpc::Slice> slices;
+    if (!message_.Dump(&slices).ok()) return Status::InvalidArgument("unreadable message");
+    if (proto::FirstByte(slices) == proto::kHeaderTag) {
+      return Status::InvalidArgument("a push carries exactly one UpdateHeader");
+    }
+    TRIBUTARY_ASSIGN_OR_RETURN(proto::ChunkPayload chunk, proto::ParseChunk(slices));
+    if (chunk.length > kMaxChunkBytes) {
+      return Status::InvalidArgument("chunk of " + std::to_string(chunk.length) +
+                                     " bytes exceeds the 4 MiB limit");
+    }
+    if (chunk.length % sizeof(float) != 0) {
+      return Status::InvalidArgument("chunk of " + std::to_string(chunk.length) +
+                                     " bytes is not a whole number of float32 values");
+    }
+    if (received_ + chunk.length > ticket_.expected_bytes) {
+      return Status::InvalidArgument("update stream carries more than the " +
+                                     std::to_string(ticket_.expected_bytes) +
+                                     " bytes its header declared");
+    }
+    std::byte* dst = ticket_.pool->Bytes(ticket_.slot.index).data() + received_;
+    std::size_t left = chunk.length;
+    for (std::size_t i = chunk.slice; left > 0 && i < slices.size(); ++i) {
+      const uint8_t* src = slices[i].begin() + (i == chunk.slice ? chunk.offset : 0);
+      std::size_t n = std::min(left, static_cast<std::size_t>(slices[i].end() - src));
+      std::memcpy(dst, src, n);
+      XXH3_64bits_update(&hash_, src, n);
+      dst += n;
+      left -= n;
+    }
+    const float* values =
+        reinterpret_cast<const float*>(ticket_.pool->Bytes(ticket_.slot.index).data() + received_);
+    const std::size_t count = chunk.length / sizeof(float);
+    if (std::size_t bad = FirstNonFinite(values, count); bad < count) {
+      return Status::InvalidArgument("update value " +
+                                     std::to_string(received_ / sizeof(float) + bad) +
+                                     " is not finite (NaN or Inf)");
+    }
+    received_ += chunk.length;
+    return Status::Ok();
+  }
+
+  void Complete() {
+    if (ctx_->IsCancelled()) return Fail(Status::Cancelled("push cancelled by the client"));
+    if (!have_header_) return Fail(Status::InvalidArgument("push stream ended before its header"));
+    if (received_ != ticket_.expected_bytes) {
+      return Fail(Status::InvalidArgument("update stream was truncated: " +
+                                          std::to_string(received_) + " of " +
+                                          std::to_string(ticket_.expected_bytes) + " bytes"));
+    }
+    if (XXH3_64bits_digest(&hash_) != header_.checksum()) {
+      return Fail(Status::DataLoss("update checksum does not match its bytes"));
+    }
+    auto reply = control_->CommitPush(ticket_);
+    if (!reply) return Fail(reply.error());
+    bool own = false;
+    grpc::SerializationTraits<v1::PushReply>::Serialize(*reply, reply_, &own);
+    Finish(grpc::Status::OK);
+  }
+
+  void Fail(const Status& s) {
+    control_->AbortPush(ticket_);
+    spdlog::debug("push from '{}' refused: {}", header_.client_id(), s.ToString());
+    Finish(ToGrpc(s));
+  }
+
+  ControlPlane* control_;
+  grpc::CallbackServerContext* ctx_;
+  grpc::ByteBuffer* reply_;
+  grpc::ByteBuffer message_;
+  v1::UpdateHeader header_;
+  bool have_header_ = false;
+  PushTicket ticket_;
+  std::size_t received_ = 0;
+  XXH3_state_t hash_;
+};
+
+// One model streaming out of shared memory, possibly after waiting for it to be published.
+class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  PullReactor(ControlPlane* control, const grpc::ByteBuffer* request) : control_(control) {
+    v1::PullRequest req;
+    if (!ParseMessage(*request, &req)) {
+      FinishOnce(Status::InvalidArgument("malformed PullRequest"));
+      return;
+    }
+    job_ = req.job_id();
+    std::lock_guard lock(mu_);
+    waiter_ = control_->PullModel(req.job_id(), req.version(), req.wait(),
+                                  [this](Result<ModelRef> model) { OnModel(std::move(model)); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    if (!ok) return FinishLocked(Status::Cancelled("pull cancelled"));
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    control_->CancelPull(job_, waiter_);
+    std::lock_guard lock(mu_);
+    if (!writing_) FinishLocked(Status::Cancelled("pull cancelled by the client"));
+  }
+
+  void OnDone() override {
+    control_->ReleaseModel(model_);
+    delete this;
+  }
+
+ private:
+  // Runs under the control plane's lock, possibly inside the constructor.
+  void OnModel(Result<ModelRef> model) {
+    std::lock_guard lock(mu_);
+    if (finished_) {
+      if (model) control_->ReleaseModel(*model);
+      return;
+    }
+    if (!model) return FinishLocked(model.error());
+    model_ = std::move(*model);
+    writing_ = true;
+    v1::PullMessage msg;
+    auto* h = msg.mutable_header();
+    h->set_job_id(model_.job);
+    h->set_version(model_.version);
+    h->set_dtype(v1::DTYPE_FLOAT32);
+    h->set_total_bytes(model_.bytes);
+    h->set_checksum(model_.checksum);
+    bool own = false;
+    grpc::SerializationTraits<v1::PullMessage>::Serialize(msg, &out_, &own);
+    StartWrite(&out_);
+  }
+
+  void WriteNextLocked() {
+    if (sent_ >= model_.bytes) return FinishLocked(Status::Ok());
+    const std::size_t n = std::min(kPullChunkBytes, model_.bytes - sent_);
+    out_ = proto::ChunkMessage(model_.pool->Bytes(model_.slot.index).data() + sent_, n);
+    sent_ += n;
+    StartWrite(&out_);
+  }
+
+  void FinishOnce(const Status& s) {
+    std::lock_guard lock(mu_);
+    FinishLocked(s);
+  }
+
+  void FinishLocked(const Status& s) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(ToGrpc(s));
+  }
+
+  ControlPlane* control_;
+  // Recursive: OnModel may run inside the constructor (model already published) while the
+  // constructor holds the lock, or later on the thread that published it.
+  std::recursive_mutex mu_;
+  bool finished_ = false;
+  bool writing_ = false;
+  uint64_t job_ = 0;
+  uint64_t waiter_ = 0;
+  ModelRef model_;
+  std::size_t sent_ = 0;
+  grpc::ByteBuffer out_;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* ctx,
+                                                  const v1::JoinRequest* request,
+                                                  v1::JoinReply* reply) {
+  auto* reactor = ctx->DefaultReactor();
+  auto info = control_->Join(request->job_id(), request->client_id());
+  if (info) {
+    *reply->mutable_job() = *info;
+    reply->set_max_chunk_bytes(kMaxChunkBytes);
+  }
+  reactor->Finish(ToGrpc(info.status()));
+  return reactor;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* ClientServiceImpl::Pull(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) {
+  return new PullReactor(control_, request);
+}
+
+grpc::ServerReadReactor<grpc::ByteBuffer>* ClientServiceImpl::Push(
+    grpc::CallbackServerContext* ctx, grpc::ByteBuffer* reply) {
+  return new PushReactor(control_, ctx, reply);
+}
+
+}  // namespace tributary::gateway

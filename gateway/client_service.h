@@ -1,0 +1,35 @@
+// ClientService: the gRPC API of FL clients (join, pull, push), served with the callback API.
+//
+// Push and Pull are raw-ByteBuffer methods: a pushed chunk is copied from gRPC's receive slices
+// straight into the update's shared-memory slot (the one copy the platform makes), hashed and
+// checked for non-finite values on the way; a pulled model is sent as slices that point into
+// shared memory, without any copy. Thread-safe; the control plane must outlive the service.
+#pragma once
+
+#include "gateway/control_plane.h"
+#include "tributary/v1/client.grpc.pb.h"
+
+namespace tributary::gateway {
+
+inline constexpr std::size_t kMaxChunkBytes = 4u << 20;   // the API's chunk limit
+inline constexpr std::size_t kPullChunkBytes = 1u << 20;  // chunk size of pulled models
+
+class ClientServiceImpl final
+    : public v1::ClientService::WithCallbackMethod_Join<
+          v1::ClientService::WithRawCallbackMethod_Pull<
+              v1::ClientService::WithRawCallbackMethod_Push<v1::ClientService::Service>>> {
+ public:
+  explicit ClientServiceImpl(ControlPlane* control) : control_(control) {}
+
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* request,
+                                 v1::JoinReply* reply) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Pull(grpc::CallbackServerContext* ctx,
+                                                   const grpc::ByteBuffer* request) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* Push(grpc::CallbackServerContext* ctx,
+                                                  grpc::ByteBuffer* reply) override;
+
+ private:
+  ControlPlane* control_;
+};
+
+}  // namespace tributary::gateway

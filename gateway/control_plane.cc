@@ -1,0 +1,735 @@
+#include "gateway/control_plane.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <spdlog/spdlog.h>
+#include <sstream>
+#include <thread>
+
+#include "aggregator/rule_registry.h"
+#include "shm/descriptor.h"
+
+namespace tributary::gateway {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxClientIdLength = 128;
+constexpr std::size_t kMinShardBytes = 1u << 20;  // below this, more shards cost more than they gain
+
+int64_t UnixMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string JobName(uint64_t job) { return "job " + std::to_string(job); }
+
+bool ValidClientId(const std::string& id) {
+  if (id.empty() || id.size() > kMaxClientIdLength) return false;
+  return std::all_of(id.begin(), id.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+struct AcceptedUpdate {
+  uint64_t client_index;
+  shm::SlotHandle slot;
+  double weight;
+};
+
+struct PublishedModel {
+  uint32_t version;
+  shm::SlotHandle slot;
+  uint64_t checksum;
+};
+
+enum class Phase { kOpen, kClosed, kIdle };
+
+struct Job {
+  uint64_t id = 0;
+  v1::JobSpec spec;
+  v1::JobState state = v1::JOB_STATE_RUNNING;
+  std::string message;
+  std::shared_ptr<shm::SlotPool> pool;
+  uint32_t shards = 1;
+  std::size_t model_bytes = 0;
+  std::map<std::string, uint64_t> clients;  // client id -> index
+
+  // The current round.
+  uint32_t round = 0;
+  Phase phase = Phase::kIdle;
+  Clock::time_point opened_at, closed_at;
+  shm::SlotHandle output;
+  std::vector<AcceptedUpdate> accepted;
+  std::set<uint64_t> accepted_clients;
+  std::set<uint64_t> in_flight;
+  std::vector<ebpf::InstanceId> shard_instance;  // 0: not assigned
+  std::vector<bool> shard_done;
+  uint32_t shards_pending = 0;
+
+  std::vector<PublishedModel> versions;  // oldest first
+  std::multimap<uint32_t, std::pair<uint64_t, std::function<void(Result<ModelRef>)>>> waiters;
+  std::map<uint64_t, std::function<void(const v1::RoundEvent&)>> subscribers;
+};
+
+}  // namespace
+
+class ControlPlane::Impl {
+ public:
+  Impl(ControlPlaneOptions o, ebpf::Router* router, const InstanceDirectory* instances)
+      : options_(std::move(o)), router_(router), instances_(instances) {
+    ticker_ = std::thread([this] { TickLoop(); });
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    tick_cv_.notify_all();
+    ticker_.join();
+    std::lock_guard lock(mu_);
+    for (auto& [id, job] : jobs_) {
+      if (job->pool) (void)shm::SlotPool::Remove(job->pool->name());
+    }
+  }
+
+  // ---- operator API ----
+
+  Result<v1::JobInfo> CreateJob(const v1::JobSpec& in) {
+    v1::JobSpec spec = in;
+    if (spec.dtype() == v1::DTYPE_UNSPECIFIED) spec.set_dtype(v1::DTYPE_FLOAT32);
+    if (spec.rule().empty()) spec.set_rule("fedavg");
+    if (spec.min_clients() == 0) spec.set_min_clients(spec.clients_per_round());
+    if (spec.params() == 0) return Status::InvalidArgument("params must be > 0");
+    if (spec.params() > (1ull << 34)) return Status::InvalidArgument("params exceeds 2^34");
+    if (spec.dtype() != v1::DTYPE_FLOAT32) {
+      return Status::InvalidArgument("dtype " + v1::DType_Name(spec.dtype()) +
+                                     " is not supported; jobs aggregate DTYPE_FLOAT32");
+    }
+    if (spec.rounds() == 0) return Status::InvalidArgument("rounds must be > 0");
+    if (spec.clients_per_round() == 0) {
+      return Status::InvalidArgument("clients_per_round must be > 0");
+    }
+    if (spec.min_clients() > spec.clients_per_round()) {
+      return Status::InvalidArgument("min_clients exceeds clients_per_round");
+    }
+    if (!(spec.deadline_s() >= 0) || !std::isfinite(spec.deadline_s())) {
+      return Status::InvalidArgument("deadline_s must be finite and >= 0");
+    }
+    if (auto rule = aggregator::CreateRule(spec.rule()); !rule) {
+      return Status::InvalidArgument(rule.error().message());
+    }
+    if (spec.shards() > 4096) return Status::InvalidArgument("shards exceeds 4096");
+
+    const std::size_t model_bytes = spec.params() * sizeof(float);
+    // Every accepted update of the open round, its output, the retained models, and spare
+    // slots for pushes still streaming.
+    const uint32_t spare = std::max<uint32_t>(2, spec.clients_per_round() / 8);
+    const uint64_t slots = uint64_t(spec.clients_per_round()) + 1 + options_.retained_versions +
+                           spare;
+    const uint64_t needed = slots * ((model_bytes + 4095) / 4096 * 4096);
+
+    std::unique_lock lock(mu_);
+    if (used_bytes_ + needed > options_.shm_budget_bytes) {
+      return Status::ResourceExhausted(
+          "job needs " + std::to_string(needed >> 20) + " MiB of shared memory; " +
+          std::to_string((options_.shm_budget_bytes - used_bytes_) >> 20) + " MiB are free");
+    }
+    const uint64_t id = next_job_id_++;
+    auto job = std::make_shared<Job>();
+    job->id = id;
+    job->spec = spec;
+    job->model_bytes = model_bytes;
+    const std::size_t live = std::max<std::size_t>(1, instances_->LiveInstances().size());
+    job->shards = spec.shards() ? spec.shards()
+                                : static_cast<uint32_t>(std::clamp<std::size_t>(
+                                      model_bytes / kMinShardBytes, 1, live));
+    nlohmann::json meta = {{"job", id}, {"params", spec.params()}, {"rule", spec.rule()},
+                           {"dtype", "float32"}, {"shards", job->shards}};
+    lock.unlock();  // creating and pre-faulting a large pool takes a while
+    auto pool = shm::SlotPool::Create({.name = options_.pool_prefix + std::to_string(id),
+                                       .slot_bytes = model_bytes,
+                                       .num_slots = static_cast<uint32_t>(slots),
+                                       .metadata = meta.dump()});
+    if (!pool) return pool.error().WithContext("creating the pool of " + JobName(id));
+    job->pool = std::shared_ptr<shm::SlotPool>(std::move(pool).value());
+    // Version 0, the initial global model: zeros.
+    auto v0 = job->pool->Allocate();
+    if (!v0) return v0.error();
+    std::memset(job->pool->Bytes(v0->index).data(), 0, model_bytes);
+    uint64_t checksum = XXH3_64bits(job->pool->Bytes(v0->index).data(), model_bytes);
+    lock.lock();
+    used_bytes_ += needed;
+    job_bytes_[id] = needed;
+    job->versions.push_back({0, *v0, checksum});
+    jobs_[id] = job;
+    spdlog::info("{} created: {} params, {} rounds x {} clients, rule {}, {} shards, {} slots",
+                 JobName(id), spec.params(), spec.rounds(), spec.clients_per_round(),
+                 spec.rule(), job->shards, slots);
+    OpenRound(*job, 1);
+    return Info(*job);
+  }
+
+  Result<v1::JobInfo> GetJob(uint64_t id) const {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return Status::NotFound(JobName(id) + " does not exist");
+    return Info(*it->second);
+  }
+
+  std::vector<v1::JobInfo> ListJobs() const {
+    std::lock_guard lock(mu_);
+    std::vector<v1::JobInfo> out;
+    for (const auto& [id, job] : jobs_) out.push_back(Info(*job));
+    return out;
+  }
+
+  Result<v1::JobInfo> CancelJob(uint64_t id) {
+    std::lock_guard lock(mu_);
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+    if (job->state != v1::JOB_STATE_RUNNING) {
+      return Status::FailedPrecondition(JobName(id) + " is not running (" +
+                                        v1::JobState_Name(job->state) + ")");
+    }
+    EndJob(*job, v1::JOB_STATE_CANCELLED, "cancelled by the operator");
+    return Info(*job);
+  }
+
+  Result<uint64_t> Subscribe(uint64_t id, std::function<void(const v1::RoundEvent&)> sink) {
+    std::lock_guard lock(mu_);
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+    const uint64_t sub = next_waiter_id_++;
+    // A new subscriber first learns where the job stands.
+    v1::RoundEvent now = Event(*job, v1::RoundEvent::ROUND_OPENED);
+    if (job->state != v1::JOB_STATE_RUNNING) {
+      now.set_kind(TerminalKind(job->state));
+      now.set_message(job->message);
+      sink(now);
+      return sub;
+    }
+    if (job->phase == Phase::kOpen) sink(now);
+    job->subscribers[sub] = std::move(sink);
+    return sub;
+  }
+
+  void Unsubscribe(uint64_t id, uint64_t sub) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) it->second->subscribers.erase(sub);
+  }
+
+  // ---- client API ----
+
+  Result<v1::JobInfo> Join(uint64_t id, const std::string& client_id) {
+    if (!ValidClientId(client_id)) {
+      return Status::InvalidArgument("client_id must be 1 to 128 printable characters");
+    }
+    std::lock_guard lock(mu_);
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+    job->clients.try_emplace(client_id, job->clients.size());
+    return Info(*job);
+  }
+
+  Result<PushTicket> BeginPush(const v1::UpdateHeader& h) {
+    std::lock_guard lock(mu_);
+    ++pushes_started_;
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(h.job_id()));
+    if (job->state != v1::JOB_STATE_RUNNING) {
+      return Status::FailedPrecondition(JobName(job->id) + " is " +
+                                        v1::JobState_Name(job->state) + "; it takes no updates");
+    }
+    auto client = job->clients.find(h.client_id());
+    if (client == job->clients.end()) {
+      return Status::FailedPrecondition("client '" + h.client_id() + "' has not joined " +
+                                        JobName(job->id));
+    }
+    TRIBUTARY_RETURN_IF_ERROR(CheckRoundOpen(*job, h.round()));
+    if (job->accepted_clients.count(client->second)) {
+      return Status::AlreadyExists("client '" + h.client_id() + "' already pushed an update for round " +
+                                   std::to_string(h.round()));
+    }
+    if (job->in_flight.count(client->second)) {
+      return Status::AlreadyExists("an update from client '" + h.client_id() +
+                                   "' for round " + std::to_string(h.round()) +
+                                   " is already streaming");
+    }
+    if (h.dtype() != job->spec.dtype()) {
+      return Status::InvalidArgument("update dtype " + v1::DType_Name(h.dtype()) +
+                                     " does not match the job's " +
+                                     v1::DType_Name(job->spec.dtype()));
+    }
+    if (h.total_bytes() != job->model_bytes) {
+      return Status::InvalidArgument("update has " + std::to_string(h.total_bytes()) +
+                                     " bytes; " + JobName(job->id) + " expects " +
+                                     std::to_string(job->model_bytes) + " (" +
+                                     std::to_string(job->spec.params()) + " float32 values)");
+    }
+    if (h.num_examples() == 0) {
+      return Status::InvalidArgument("num_examples must be > 0 (it is the update's weight)");
+    }
+    auto slot = job->pool->Allocate();
+    if (!slot) {
+      ++pushes_exhausted_;
+      return Status::ResourceExhausted("shared-memory pool of " + JobName(job->id) +
+                                       " is full; retry later");
+    }
+    job->in_flight.insert(client->second);
+    PushTicket t;
+    t.job = job->id;
+    t.round = h.round();
+    t.client_index = client->second;
+    t.weight = static_cast<double>(h.num_examples());
+    t.expected_bytes = job->model_bytes;
+    t.pool = job->pool;
+    t.slot = *slot;
+    t.open = true;
+    return t;
+  }
+
+  Result<v1::PushReply> CommitPush(PushTicket& t) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(t.job);
+    if (!t.open || it == jobs_.end()) return Status::Internal("push ticket is not open");
+    Job& job = *it->second;
+    t.open = false;
+    job.in_flight.erase(t.client_index);
+    if (job.state != v1::JOB_STATE_RUNNING || job.round != t.round || job.phase != Phase::kOpen) {
+      (void)t.pool->Release(t.slot);
+      return Status::FailedPrecondition("round " + std::to_string(t.round) + " of " +
+                                        JobName(job.id) + " closed while the update streamed");
+    }
+    job.accepted.push_back({t.client_index, t.slot, t.weight});
+    job.accepted_clients.insert(t.client_index);
+    ++updates_accepted_;
+    bytes_accepted_ += t.expected_bytes;
+    for (uint32_t s = 0; s < job.shards; ++s) SendUpdate(job, job.accepted.back(), s);
+    v1::PushReply reply;
+    reply.set_round(job.round);
+    reply.set_updates_in_round(static_cast<uint32_t>(job.accepted.size()));
+    if (job.accepted.size() >= job.spec.clients_per_round()) CloseRound(job);
+    return reply;
+  }
+
+  void AbortPush(PushTicket& t) {
+    if (!t.open) return;
+    std::lock_guard lock(mu_);
+    t.open = false;
+    (void)t.pool->Release(t.slot);
+    auto it = jobs_.find(t.job);
+    if (it != jobs_.end()) it->second->in_flight.erase(t.client_index);
+  }
+
+  uint64_t PullModel(uint64_t id, int64_t version, bool wait,
+                     std::function<void(Result<ModelRef>)> done) {
+    std::lock_guard lock(mu_);
+    auto found = Find(id);
+    if (!found) {
+      done(found.error());
+      return 0;
+    }
+    Job& job = **found;
+    if (version < -1 || version > int64_t(job.spec.rounds())) {
+      done(Status::OutOfRange("model version " + std::to_string(version) + " is outside 0.." +
+                              std::to_string(job.spec.rounds()) + " of " + JobName(id)));
+      return 0;
+    }
+    const uint32_t latest = job.versions.back().version;
+    const uint32_t v = version < 0 ? latest : static_cast<uint32_t>(version);
+    if (v <= latest) {
+      done(Hold(job, v));
+      return 0;
+    }
+    if (!wait || job.state != v1::JOB_STATE_RUNNING) {
+      done(Status::NotFound("model version " + std::to_string(v) + " of " + JobName(id) +
+                            " is not published yet (latest is " + std::to_string(latest) + ")"));
+      return 0;
+    }
+    const uint64_t waiter = next_waiter_id_++;
+    job.waiters.emplace(v, std::make_pair(waiter, std::move(done)));
+    return waiter;
+  }
+
+  void CancelPull(uint64_t id, uint64_t waiter) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    std::erase_if(it->second->waiters, [&](const auto& kv) { return kv.second.first == waiter; });
+  }
+
+  void ReleaseModel(ModelRef& m) {
+    if (!m.pool) return;
+    (void)m.pool->Release(m.slot);
+    m.pool.reset();
+  }
+
+  // ---- node runtime events ----
+
+  void OnAggregatorReply(const shm::Descriptor& d) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(d.job);
+    if (it == jobs_.end()) return;
+    Job& job = *it->second;
+    if (job.state != v1::JOB_STATE_RUNNING || job.round != d.round || job.phase != Phase::kClosed ||
+        d.shard >= job.shards || job.shard_done[d.shard]) {
+      return;  // a late or repeated reply for work that is already settled
+    }
+    if (shm::KindOf(d) == shm::DescriptorKind::kFailed) {
+      const auto code = static_cast<StatusCode>(d.client);
+      EndJob(job, v1::JOB_STATE_FAILED,
+             "aggregating shard " + std::to_string(d.shard) + " of round " +
+                 std::to_string(d.round) + " failed: " + std::string(StatusCodeName(code)));
+      return;
+    }
+    job.shard_done[d.shard] = true;
+    if (--job.shards_pending == 0) Publish(job);
+  }
+
+  void OnInstanceLost(ebpf::InstanceId instance, pid_t pid) {
+    std::lock_guard lock(mu_);
+    ++instances_lost_;
+    for (auto& [id, job] : jobs_) {
+      if (!job->pool) continue;
+      if (uint32_t n = job->pool->Reclaim(pid)) {
+        spdlog::info("{}: reclaimed {} slot references of dead aggregator pid {}", JobName(id), n,
+                     pid);
+      }
+      if (job->state != v1::JOB_STATE_RUNNING || job->phase == Phase::kIdle) continue;
+      for (uint32_t s = 0; s < job->shards; ++s) {
+        if (job->shard_instance[s] == instance && !job->shard_done[s]) {
+          job->shard_instance[s] = 0;
+          AssignShard(*job, s);
+        }
+      }
+    }
+  }
+
+  void OnInstanceReady(ebpf::InstanceId) {
+    std::lock_guard lock(mu_);
+    for (auto& [id, job] : jobs_) {
+      if (job->state != v1::JOB_STATE_RUNNING || job->phase == Phase::kIdle) continue;
+      for (uint32_t s = 0; s < job->shards; ++s) {
+        if (job->shard_instance[s] == 0 && !job->shard_done[s]) AssignShard(*job, s);
+      }
+    }
+  }
+
+  std::string MetricsText() const {
+    std::lock_guard lock(mu_);
+    std::ostringstream o;
+    auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+      o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+        << name << ' ' << value << '\n';
+    };
+    metric("tributary_pushes_started_total", "counter", "Push streams that sent a header.",
+           pushes_started_);
+    metric("tributary_updates_accepted_total", "counter", "Updates accepted into a round.",
+           updates_accepted_);
+    metric("tributary_update_bytes_accepted_total", "counter", "Payload bytes accepted.",
+           bytes_accepted_);
+    metric("tributary_pushes_pool_full_total", "counter",
+           "Pushes refused because the job's pool was full.", pushes_exhausted_);
+    metric("tributary_rounds_published_total", "counter", "Global model versions published.",
+           rounds_published_);
+    metric("tributary_aggregator_instances_lost_total", "counter",
+           "Aggregator processes that died.", instances_lost_);
+    metric("tributary_shm_bytes_reserved", "gauge", "Shared memory reserved by job pools.",
+           used_bytes_);
+    o << "# HELP tributary_job_free_slots Free slots in each job's pool.\n"
+         "# TYPE tributary_job_free_slots gauge\n";
+    for (const auto& [id, job] : jobs_) {
+      if (job->pool) o << "tributary_job_free_slots{job=\"" << id << "\"} " << job->pool->FreeSlots() << '\n';
+    }
+    return o.str();
+  }
+
+ private:
+  Result<Job*> Find(uint64_t id) const {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return Status::NotFound(JobName(id) + " does not exist");
+    return it->second.get();
+  }
+
+  static Status CheckRoundOpen(const Job& job, uint32_t round) {
+    if (round == job.round && job.phase == Phase::kOpen) return Status::Ok();
+    if (round <= job.round) {
+      return Status::FailedPrecondition(
+          "round " + std::to_string(round) + " of " + JobName(job.id) +
+          " is closed; the open round is " +
+          (job.phase == Phase::kOpen ? std::to_string(job.round) : std::string("none yet")));
+    }
+    return Status::FailedPrecondition("round " + std::to_string(round) + " of " +
+                                      JobName(job.id) + " is not open yet; the open round is " +
+                                      std::to_string(job.round));
+  }
+
+  static v1::RoundEvent::Kind TerminalKind(v1::JobState s) {
+    switch (s) {
+      case v1::JOB_STATE_COMPLETED: return v1::RoundEvent::JOB_COMPLETED;
+      case v1::JOB_STATE_CANCELLED: return v1::RoundEvent::JOB_CANCELLED;
+      default: return v1::RoundEvent::JOB_FAILED;
+    }
+  }
+
+  v1::JobInfo Info(const Job& job) const {
+    v1::JobInfo info;
+    info.set_job_id(job.id);
+    *info.mutable_spec() = job.spec;
+    info.set_state(job.state);
+    info.set_open_round(job.phase == Phase::kOpen ? job.round : 0);
+    info.set_published_version(job.versions.empty() ? 0 : job.versions.back().version);
+    info.set_updates_in_round(static_cast<uint32_t>(job.accepted.size()));
+    info.set_message(job.message);
+    info.set_shards(job.shards);
+    return info;
+  }
+
+  v1::RoundEvent Event(const Job& job, v1::RoundEvent::Kind kind) const {
+    v1::RoundEvent e;
+    e.set_job_id(job.id);
+    e.set_round(job.round);
+    e.set_kind(kind);
+    e.set_updates(static_cast<uint32_t>(job.accepted.size()));
+    e.set_unix_micros(UnixMicros());
+    return e;
+  }
+
+  void Emit(Job& job, const v1::RoundEvent& e) {
+    for (auto& [id, sink] : job.subscribers) sink(e);
+  }
+
+  Result<ModelRef> Hold(Job& job, uint32_t v) {
+    if (!job.pool) {
+      return Status::FailedPrecondition(JobName(job.id) + " ended: " + job.message);
+    }
+    for (const auto& p : job.versions) {
+      if (p.version != v) continue;
+      TRIBUTARY_RETURN_IF_ERROR(job.pool->Acquire(p.slot));
+      return ModelRef{job.id, v, job.model_bytes, p.checksum, job.pool, p.slot};
+    }
+    return Status::NotFound("model version " + std::to_string(v) + " of " + JobName(job.id) +
+                            " is no longer retained (latest is " +
+                            std::to_string(job.versions.back().version) + ")");
+  }
+
+  void OpenRound(Job& job, uint32_t round) {
+    auto out = job.pool->Allocate();
+    if (!out) {
+      EndJob(job, v1::JOB_STATE_FAILED, "no slot for the output of round " +
+                                            std::to_string(round) + ": " + out.error().message());
+      return;
+    }
+    job.round = round;
+    job.phase = Phase::kOpen;
+    job.opened_at = Clock::now();
+    job.output = *out;
+    job.accepted.clear();
+    job.accepted_clients.clear();
+    job.shard_instance.assign(job.shards, 0);
+    job.shard_done.assign(job.shards, false);
+    job.shards_pending = job.shards;
+    for (uint32_t s = 0; s < job.shards; ++s) AssignShard(job, s);
+    Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
+  }
+
+  // Routes shard `s` of the current round to a live instance and replays what it must have
+  // seen: every accepted update and, once the round is closed, the FINISH.
+  void AssignShard(Job& job, uint32_t s) {
+    auto live = instances_->LiveInstances();
+    if (live.empty()) return;  // OnInstanceReady assigns it
+    const ebpf::InstanceId instance = live[(job.id + s) % live.size()];
+    if (Status st = router_->Route({job.id, job.round, s}, instance); !st.ok()) {
+      spdlog::warn("{}: routing shard {}: {}", JobName(job.id), s, st.ToString());
+      return;
+    }
+    job.shard_instance[s] = instance;
+    for (const auto& u : job.accepted) SendUpdate(job, u, s);
+    if (job.phase == Phase::kClosed) SendFinish(job, s);
+  }
+
+  shm::Descriptor Base(const Job& job, shm::DescriptorKind kind, uint32_t s) {
+    shm::Descriptor d = shm::MakeDescriptor(kind);
+    d.job = job.id;
+    d.round = job.round;
+    d.shard = static_cast<uint16_t>(s);
+    d.num_shards = static_cast<uint16_t>(job.shards);
+    d.target_slot = job.output.index;
+    d.sequence = ++sequence_;
+    return d;
+  }
+
+  void SendUpdate(Job& job, const AcceptedUpdate& u, uint32_t s) {
+    if (job.shard_instance[s] == 0) return;  // replayed when the shard is assigned
+    shm::Descriptor d = Base(job, shm::DescriptorKind::kUpdate, s);
+    d.slot = u.slot.index;
+    d.slot_generation = u.slot.generation;
+    d.bytes = job.model_bytes;
+    d.weight = u.weight;
+    d.client = u.client_index;
+    if (Status st = router_->Send(d); !st.ok()) {
+      // The instance is going away; the shard is replayed when its loss is noticed.
+      spdlog::debug("{}: update for shard {}: {}", JobName(job.id), s, st.ToString());
+    }
+  }
+
+  void SendFinish(Job& job, uint32_t s) {
+    if (job.shard_instance[s] == 0) return;
+    shm::Descriptor d = Base(job, shm::DescriptorKind::kFinish, s);
+    d.slot_generation = job.output.generation;
+    d.client = job.accepted.size();
+    if (Status st = router_->Send(d); !st.ok()) {
+      spdlog::debug("{}: finish for shard {}: {}", JobName(job.id), s, st.ToString());
+    }
+  }
+
+  void CloseRound(Job& job) {
+    job.phase = Phase::kClosed;
+    job.closed_at = Clock::now();
+    Emit(job, Event(job, v1::RoundEvent::ROUND_CLOSED));
+    for (uint32_t s = 0; s < job.shards; ++s) SendFinish(job, s);
+  }
+
+  void Publish(Job& job) {
+    const auto now = Clock::now();
+    const uint32_t version = job.round;
+    uint64_t checksum = XXH3_64bits(job.pool->Bytes(job.output.index).data(), job.model_bytes);
+    job.versions.push_back({version, job.output, checksum});
+    while (job.versions.size() > options_.retained_versions) {
+      (void)job.pool->Release(job.versions.front().slot);
+      job.versions.erase(job.versions.begin());
+    }
+    for (const auto& u : job.accepted) (void)job.pool->Release(u.slot);
+    for (uint32_t s = 0; s < job.shards; ++s) (void)router_->Unroute({job.id, job.round, s});
+    ++rounds_published_;
+    v1::RoundEvent e = Event(job, v1::RoundEvent::ROUND_PUBLISHED);
+    e.set_round_seconds(Seconds(now - job.opened_at));
+    e.set_aggregate_seconds(Seconds(now - job.closed_at));
+    spdlog::info("{} round {} published: {} updates, round {:.3f} s, aggregation {:.3f} s",
+                 JobName(job.id), version, job.accepted.size(), e.round_seconds(),
+                 e.aggregate_seconds());
+    job.accepted.clear();
+    job.accepted_clients.clear();
+    job.phase = Phase::kIdle;
+    Emit(job, e);
+    auto ready = job.waiters.equal_range(version);
+    std::vector<std::function<void(Result<ModelRef>)>> wake;
+    for (auto it = job.waiters.begin(); it != ready.second;) {
+      wake.push_back(std::move(it->second.second));
+      it = job.waiters.erase(it);
+    }
+    for (auto& w : wake) w(Hold(job, version));
+    if (version >= job.spec.rounds()) {
+      EndJob(job, v1::JOB_STATE_COMPLETED, "");
+    } else {
+      OpenRound(job, version + 1);
+    }
+  }
+
+  void EndJob(Job& job, v1::JobState state, const std::string& message) {
+    job.state = state;
+    job.message = message;
+    if (job.phase != Phase::kIdle) {
+      for (const auto& u : job.accepted) (void)job.pool->Release(u.slot);
+      (void)job.pool->Release(job.output);
+      for (uint32_t s = 0; s < job.shards; ++s) (void)router_->Unroute({job.id, job.round, s});
+      job.accepted.clear();
+      job.phase = Phase::kIdle;
+    }
+    Status why = state == v1::JOB_STATE_COMPLETED
+                     ? Status::OutOfRange(JobName(job.id) + " completed; no further version")
+                     : Status::FailedPrecondition(JobName(job.id) + " ended: " + message);
+    auto waiters = std::move(job.waiters);
+    job.waiters.clear();
+    for (auto& [v, w] : waiters) w.second(why);
+    v1::RoundEvent e = Event(job, TerminalKind(state));
+    e.set_message(message);
+    Emit(job, e);
+    job.subscribers.clear();
+    if (state == v1::JOB_STATE_COMPLETED) {
+      spdlog::info("{} completed", JobName(job.id));
+      return;  // the final models stay readable
+    }
+    spdlog::warn("{} {}: {}", JobName(job.id), v1::JobState_Name(state), message);
+    for (const auto& p : job.versions) (void)job.pool->Release(p.slot);
+    job.versions.erase(job.versions.begin(), job.versions.end() - 1);  // keep the label only
+    (void)shm::SlotPool::Remove(job.pool->name());
+    job.pool.reset();  // streams still reading hold their own reference
+    used_bytes_ -= job_bytes_[job.id];
+    job_bytes_.erase(job.id);
+  }
+
+  void TickLoop() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      tick_cv_.wait_for(lock, options_.tick);
+      const auto now = Clock::now();
+      for (auto& [id, job] : jobs_) {
+        if (job->state != v1::JOB_STATE_RUNNING || job->phase != Phase::kOpen) continue;
+        if (job->spec.deadline_s() <= 0) continue;
+        if (now - job->opened_at < std::chrono::duration<double>(job->spec.deadline_s())) continue;
+        if (job->accepted.size() >= job->spec.min_clients() && !job->accepted.empty()) {
+          spdlog::info("{} round {}: deadline passed with {} of {} updates; closing",
+                       JobName(id), job->round, job->accepted.size(),
+                       job->spec.clients_per_round());
+          CloseRound(*job);
+        }
+      }
+    }
+  }
+
+  ControlPlaneOptions options_;
+  ebpf::Router* router_;
+  const InstanceDirectory* instances_;
+  mutable std::mutex mu_;
+  std::condition_variable tick_cv_;
+  bool stopping_ = false;
+  std::thread ticker_;
+  std::map<uint64_t, std::shared_ptr<Job>> jobs_;
+  std::map<uint64_t, uint64_t> job_bytes_;
+  uint64_t next_job_id_ = 1;
+  uint64_t next_waiter_id_ = 1;
+  uint64_t sequence_ = 0;
+  uint64_t used_bytes_ = 0;
+  uint64_t pushes_started_ = 0, updates_accepted_ = 0, bytes_accepted_ = 0, pushes_exhausted_ = 0,
+           rounds_published_ = 0, instances_lost_ = 0;
+};
+
+ControlPlane::ControlPlane(ControlPlaneOptions options, ebpf::Router* router,
+                           const InstanceDirectory* instances)
+    : impl_(std::make_unique<Impl>(std::move(options), router, instances)) {}
+ControlPlane::~ControlPlane() = default;
+
+Result<v1::JobInfo> ControlPlane::CreateJob(const v1::JobSpec& s) { return impl_->CreateJob(s); }
+Result<v1::JobInfo> ControlPlane::GetJob(uint64_t j) const { return impl_->GetJob(j); }
+std::vector<v1::JobInfo> ControlPlane::ListJobs() const { return impl_->ListJobs(); }
+Result<v1::JobInfo> ControlPlane::CancelJob(uint64_t j) { return impl_->CancelJob(j); }
+Result<uint64_t> ControlPlane::Subscribe(uint64_t j,
+                                         std::function<void(const v1::RoundEvent&)> sink) {
+  return impl_->Subscribe(j, std::move(sink));
+}
+void ControlPlane::Unsubscribe(uint64_t j, uint64_t s) { impl_->Unsubscribe(j, s); }
+Result<v1::JobInfo> ControlPlane::Join(uint64_t j, const std::string& c) { return impl_->Join(j, c); }
+Result<PushTicket> ControlPlane::BeginPush(const v1::UpdateHeader& h) { return impl_->BeginPush(h); }
+Result<v1::PushReply> ControlPlane::CommitPush(PushTicket& t) { return impl_->CommitPush(t); }
+void ControlPlane::AbortPush(PushTicket& t) { impl_->AbortPush(t); }
+uint64_t ControlPlane::PullModel(uint64_t j, int64_t v, bool wait,
+                                 std::function<void(Result<ModelRef>)> done) {
+  return impl_->PullModel(j, v, wait, std::move(done));
+}
+void ControlPlane::CancelPull(uint64_t j, uint64_t w) { impl_->CancelPull(j, w); }
+void ControlPlane::ReleaseModel(ModelRef& m) { impl_->ReleaseModel(m); }
+void ControlPlane::OnAggregatorReply(const shm::Descriptor& d) { impl_->OnAggregatorReply(d); }
+void ControlPlane::OnInstanceLost(ebpf::InstanceId i, pid_t p) { impl_->OnInstanceLost(i, p); }
+void ControlPlane::OnInstanceReady(ebpf::InstanceId i) { impl_->OnInstanceReady(i); }
+std::string ControlPlane::MetricsText() const { return impl_->MetricsText(); }
+
+}  // namespace tributary::gateway

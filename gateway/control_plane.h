@@ -1,0 +1,114 @@
+// ControlPlane: jobs, their rounds, and the bookkeeping of the single-node data path.
+//
+// Owns each job's shared-memory pool and drives its round state machine: a round opens, accepts
+// updates until clients_per_round arrived (or its deadline passed with at least min_clients),
+// asks every shard's aggregator to finish, publishes the new global model version when all
+// shards are done, and opens the next round. Accepted updates are handed to the aggregators as
+// descriptors through the Router as soon as they are complete (eager aggregation); the control
+// plane keeps one reference on every accepted update until its round is published, so a shard
+// whose aggregator dies is re-run on another instance from the same slots, exactly.
+//
+// The gateway's RPC handlers call BeginPush/CommitPush/AbortPush around the streaming of one
+// update into its slot, and PullModel/ReleaseModel around streaming a model out.
+//
+// Thread safety: every method may be called from any thread. Callbacks given to PullModel and
+// Subscribe run with the control plane's lock held: they must only hand work off (start an
+// asynchronous write), never block or call back into the control plane.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "ebpf/router.h"
+#include "shm/slot_pool.h"
+#include "tributary/v1/client.pb.h"
+#include "tributary/v1/operator.pb.h"
+
+namespace tributary::gateway {
+
+struct ControlPlaneOptions {
+  std::string pool_prefix;              // shm name of job J is pool_prefix + J (required)
+  std::size_t shm_budget_bytes = 8ull << 30;  // shared memory all job pools may use together
+  uint32_t retained_versions = 2;       // published models kept per job (latest included)
+  std::chrono::milliseconds tick{20};   // how often round deadlines are checked
+};
+
+// The instances that may aggregate; implemented by the node runtime.
+class InstanceDirectory {
+ public:
+  virtual ~InstanceDirectory() = default;
+  virtual std::vector<ebpf::InstanceId> LiveInstances() const = 0;
+};
+
+// A slot reserved for one update while it streams in.
+struct PushTicket {
+  uint64_t job = 0;
+  uint32_t round = 0;
+  uint64_t client_index = 0;
+  double weight = 0;
+  std::size_t expected_bytes = 0;
+  std::shared_ptr<shm::SlotPool> pool;
+  shm::SlotHandle slot;
+  bool open = false;  // true until committed or aborted
+};
+
+// A published model held for reading.
+struct ModelRef {
+  uint64_t job = 0;
+  uint32_t version = 0;
+  std::size_t bytes = 0;
+  uint64_t checksum = 0;
+  std::shared_ptr<shm::SlotPool> pool;
+  shm::SlotHandle slot;
+};
+
+class ControlPlane {
+ public:
+  ControlPlane(ControlPlaneOptions options, ebpf::Router* router,
+               const InstanceDirectory* instances);
+  ~ControlPlane();
+  ControlPlane(const ControlPlane&) = delete;
+  ControlPlane& operator=(const ControlPlane&) = delete;
+
+  // Operator API.
+  Result<v1::JobInfo> CreateJob(const v1::JobSpec& spec);
+  Result<v1::JobInfo> GetJob(uint64_t job) const;
+  std::vector<v1::JobInfo> ListJobs() const;
+  Result<v1::JobInfo> CancelJob(uint64_t job);
+  // Events of `job` are passed to `sink` until Unsubscribe or a terminal event. Returns a
+  // subscription id.
+  Result<uint64_t> Subscribe(uint64_t job, std::function<void(const v1::RoundEvent&)> sink);
+  void Unsubscribe(uint64_t job, uint64_t subscription);
+
+  // Client API.
+  Result<v1::JobInfo> Join(uint64_t job, const std::string& client_id);
+  Result<PushTicket> BeginPush(const v1::UpdateHeader& header);
+  Result<v1::PushReply> CommitPush(PushTicket& ticket);
+  void AbortPush(PushTicket& ticket);
+  // Delivers the model `version` (-1: latest) to `done`, at once when it is published, later
+  // when `wait` and it is not yet. Returns a waiter id for CancelPull (0 when `done` already
+  // ran).
+  uint64_t PullModel(uint64_t job, int64_t version, bool wait,
+                     std::function<void(Result<ModelRef>)> done);
+  void CancelPull(uint64_t job, uint64_t waiter);
+  void ReleaseModel(ModelRef& model);
+
+  // Node runtime events.
+  void OnAggregatorReply(const shm::Descriptor& d);
+  void OnInstanceLost(ebpf::InstanceId instance, pid_t pid);
+  void OnInstanceReady(ebpf::InstanceId instance);
+
+  // Prometheus text exposition of the control plane's counters.
+  std::string MetricsText() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tributary::gateway

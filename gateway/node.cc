@@ -1,0 +1,190 @@
+#include "gateway/node.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <httplib.h>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <sstream>
+#include <thread>
+
+#include "ebpf/userspace_router.h"
+#include "gateway/client_service.h"
+#include "gateway/control_plane.h"
+#include "gateway/operator_service.h"
+#include "runtime/node_runtime.h"
+
+namespace tributary::gateway {
+namespace {
+
+// Lets the control plane see the runtime's instances; the runtime is set once started.
+class RuntimeDirectory final : public InstanceDirectory {
+ public:
+  std::vector<ebpf::InstanceId> LiveInstances() const override {
+    runtime::NodeRuntime* r = runtime_.load();
+    return r ? r->LiveInstances() : std::vector<ebpf::InstanceId>{};
+  }
+  void Set(runtime::NodeRuntime* r) { runtime_ = r; }
+
+ private:
+  std::atomic<runtime::NodeRuntime*> runtime_{nullptr};
+};
+
+// Removes the shared memory left by earlier nodes on this machine that died without cleaning
+// up: segments named tributary-p<PID>-... whose PID no longer runs.
+void RemoveStaleSegments() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("tributary-p", 0) != 0) continue;
+    const pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + 11, nullptr, 10));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+      spdlog::info("removing stale shared memory {} of a node that is gone", name);
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+}
+
+std::size_t HalfOfMemory() {
+  return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE) / 2;
+}
+
+}  // namespace
+
+class Node::Impl {
+ public:
+  ~Impl() {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (metrics_) metrics_->stop();
+    if (metrics_thread_.joinable()) metrics_thread_.join();
+    directory_.Set(nullptr);
+    runtime_.reset();
+    control_.reset();
+  }
+
+  Status Init(const NodeOptions& o) {
+    RemoveStaleSegments();
+    if (o.router == "bpf") {
+      return Status::Unimplemented("the BPF router is not part of this build; use --router "
+                                   "userspace or auto");
+    }
+    if (o.router != "auto" && o.router != "userspace") {
+      return Status::InvalidArgument("unknown router '" + o.router + "' (auto|userspace|bpf)");
+    }
+    router_ = ebpf::CreateUserspaceRouter();
+    spdlog::info("router: userspace (loopback TCP, 64-byte descriptors)");
+    const std::string node = o.node_id.empty() ? "p" + std::to_string(getpid()) : o.node_id;
+    const std::string prefix = "tributary-" + node + "-job-";
+    control_ = std::make_unique<ControlPlane>(
+        ControlPlaneOptions{.pool_prefix = prefix,
+                            .shm_budget_bytes = o.shm_budget_bytes ? o.shm_budget_bytes
+                                                                   : HalfOfMemory()},
+        router_.get(), &directory_);
+    const uint32_t aggregators =
+        o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
+    ControlPlane* cp = control_.get();
+    auto runtime = runtime::NodeRuntime::Start(
+        {.worker_argv = o.worker_argv, .instances = aggregators, .pool_prefix = prefix},
+        router_.get(),
+        {.on_reply = [cp](const shm::Descriptor& d) { cp->OnAggregatorReply(d); },
+         .on_instance_lost = [cp](ebpf::InstanceId i, pid_t p) { cp->OnInstanceLost(i, p); },
+         .on_instance_ready = [cp](ebpf::InstanceId i) { cp->OnInstanceReady(i); }});
+    if (!runtime) return runtime.error().WithContext("starting aggregator processes");
+    runtime_ = std::move(runtime).value();
+    directory_.Set(runtime_.get());
+    spdlog::info("node {}: {} aggregator processes warm", node, aggregators);
+
+    client_service_ = std::make_unique<ClientServiceImpl>(control_.get());
+    operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get());
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(client_service_.get());
+    builder.RegisterService(operator_service_.get());
+    builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
+    builder.SetMaxSendMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
+    server_ = builder.BuildAndStart();
+    if (!server_ || port_ == 0) return Status::Unavailable("cannot listen on " + o.listen);
+    spdlog::info("gateway listening on port {}", port_);
+    if (!o.metrics_listen.empty()) TRIBUTARY_RETURN_IF_ERROR(StartMetrics(o.metrics_listen));
+    return Status::Ok();
+  }
+
+  int port() const { return port_; }
+
+  void Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stop_; });
+  }
+
+  void Shutdown() {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  Status StartMetrics(const std::string& listen) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) return Status::InvalidArgument("metrics address needs a port");
+    const std::string host = listen.substr(0, colon);
+    const int port = std::atoi(listen.c_str() + colon + 1);
+    metrics_ = std::make_unique<httplib::Server>();
+    metrics_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      std::ostringstream o;
+      o << control_->MetricsText();
+      o << "# HELP tributary_router_info Router implementation in use.\n"
+           "# TYPE tributary_router_info gauge\n"
+        << "tributary_router_info{kind=\"" << router_->Kind() << "\"} 1\n";
+      o << "# HELP tributary_router_messages_total Descriptors delivered per instance.\n"
+           "# TYPE tributary_router_messages_total counter\n";
+      for (const auto& c : router_->Counters()) {
+        o << "tributary_router_messages_total{instance=\"" << c.instance << "\"} " << c.messages
+          << '\n';
+      }
+      o << "# HELP tributary_aggregator_processes_started_total Aggregator processes started.\n"
+           "# TYPE tributary_aggregator_processes_started_total counter\n"
+        << "tributary_aggregator_processes_started_total " << runtime_->processes_started()
+        << '\n';
+      res.set_content(o.str(), "text/plain; version=0.0.4");
+    });
+    if (!metrics_->bind_to_port(host.c_str(), port)) {
+      return Status::Unavailable("cannot serve /metrics on " + listen);
+    }
+    metrics_thread_ = std::thread([this] { metrics_->listen_after_bind(); });
+    spdlog::info("metrics at http://{}/metrics", listen);
+    return Status::Ok();
+  }
+
+  std::unique_ptr<ebpf::Router> router_;
+  RuntimeDirectory directory_;
+  std::unique_ptr<ControlPlane> control_;
+  std::unique_ptr<runtime::NodeRuntime> runtime_;
+  std::unique_ptr<ClientServiceImpl> client_service_;
+  std::unique_ptr<OperatorServiceImpl> operator_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<httplib::Server> metrics_;
+  std::thread metrics_thread_;
+  int port_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  TRIBUTARY_RETURN_IF_ERROR(impl->Init(options));
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() = default;
+int Node::port() const { return impl_->port(); }
+void Node::Wait() { impl_->Wait(); }
+void Node::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace tributary::gateway

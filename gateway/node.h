@@ -1,0 +1,44 @@
+// Node: one running Tributary node, the embedded default of `tributary serve`.
+//
+// Wires the parts of the single-node data path together: the Router, the node runtime with its
+// warm pool of aggregator processes, the control plane, and the gRPC server with the client and
+// operator services (and an optional Prometheus /metrics endpoint). Start() returns once every
+// part is up; the destructor shuts them down in reverse order and removes the shared memory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tributary::gateway {
+
+struct NodeOptions {
+  std::string listen = "127.0.0.1:7070";  // gRPC address; port 0 picks a free port
+  std::string metrics_listen;             // HOST:PORT of /metrics; empty: none
+  std::string router = "auto";            // auto | userspace | bpf
+  std::vector<std::string> worker_argv;   // aggregator program (required)
+  uint32_t aggregators = 0;               // warm pool size (0: one per core)
+  std::string node_id;                    // names shared memory (empty: the pid)
+  std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
+};
+
+class Node {
+ public:
+  static Result<std::unique_ptr<Node>> Start(const NodeOptions& options);
+  ~Node();
+  // The port the gRPC server listens on.
+  int port() const;
+  // Blocks until Shutdown() is called (from a signal handler thread, say).
+  void Wait();
+  void Shutdown();
+
+ private:
+  class Impl;
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tributary::gateway

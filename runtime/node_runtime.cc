@@ -1,0 +1,275 @@
+#include "runtime/node_runtime.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "shm/descriptor_stream.h"
+
+extern char** environ;
+
+namespace tributary::runtime {
+
+class NodeRuntime::Impl {
+ public:
+  Impl(NodeRuntimeOptions o, ebpf::Router* router, RuntimeCallbacks cb)
+      : options_(std::move(o)), router_(router), cb_(std::move(cb)) {}
+
+  ~Impl() {
+    stopping_ = true;
+    uint64_t one = 1;
+    if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+    if (thread_.joinable()) thread_.join();
+    std::vector<pid_t> pids;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [fd, inst] : by_fd_) {
+        (void)router_->Detach(inst.id);
+        close(fd);
+        pids.push_back(inst.pid);
+      }
+      by_fd_.clear();
+      for (auto& [id, pid] : spawning_) pids.push_back(pid);
+    }
+    for (pid_t pid : pids) Reap(pid, std::chrono::milliseconds(2000));
+    if (listen_fd_ >= 0) close(listen_fd_);
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+
+  Status Init() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) return Status::FromErrno("runtime socket");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listen_fd_, 128) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return Status::FromErrno("runtime listener");
+    }
+    port_ = ntohs(addr.sin_port);
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (epoll_fd_ < 0 || wake_fd_ < 0) return Status::FromErrno("runtime epoll");
+    AddToEpoll(listen_fd_);
+    AddToEpoll(wake_fd_);
+    for (uint32_t i = 0; i < options_.instances; ++i) TRIBUTARY_RETURN_IF_ERROR(Spawn());
+    thread_ = std::thread([this] { Loop(); });
+    std::unique_lock lock(mu_);
+    if (!ready_cv_.wait_for(lock, options_.start_timeout,
+                            [&] { return by_fd_.size() >= options_.instances; })) {
+      return Status::DeadlineExceeded("only " + std::to_string(by_fd_.size()) + " of " +
+                                      std::to_string(options_.instances) +
+                                      " aggregator processes started in time");
+    }
+    return Status::Ok();
+  }
+
+  std::vector<ebpf::InstanceId> LiveInstances() const {
+    std::lock_guard lock(mu_);
+    std::vector<ebpf::InstanceId> ids;
+    for (const auto& [fd, inst] : by_fd_) ids.push_back(inst.id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  pid_t PidOf(ebpf::InstanceId id) const {
+    std::lock_guard lock(mu_);
+    for (const auto& [fd, inst] : by_fd_) {
+      if (inst.id == id) return inst.pid;
+    }
+    return -1;
+  }
+
+  uint64_t processes_started() const { return started_.load(); }
+
+ private:
+  struct Instance {
+    ebpf::InstanceId id;
+    pid_t pid;
+    std::unique_ptr<shm::DescriptorReader> reader;
+  };
+
+  void AddToEpoll(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  Status Spawn() {
+    ebpf::InstanceId id = next_id_++;
+    std::vector<std::string> args = options_.worker_argv;
+    args.insert(args.end(), {"--port", std::to_string(port_), "--instance", std::to_string(id),
+                             "--pool-prefix", options_.pool_prefix});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+    if (rc != 0) return Status::FromErrno("starting aggregator process " + args[0], rc);
+    started_.fetch_add(1);
+    std::lock_guard lock(mu_);
+    spawning_[id] = pid;
+    return Status::Ok();
+  }
+
+  static void Reap(pid_t pid, std::chrono::milliseconds grace) {
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    while (waitpid(pid, nullptr, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  void Accept() {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    shm::Descriptor hello;
+    ssize_t n = recv(fd, &hello, sizeof hello, MSG_WAITALL);
+    tv = {};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::span<const std::byte> frame(reinterpret_cast<std::byte*>(&hello),
+                                     n > 0 ? std::size_t(n) : 0);
+    bool known = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = spawning_.find(hello.client);
+      known = shm::ValidateFrame(frame).ok() && shm::KindOf(hello) == shm::DescriptorKind::kHello &&
+              it != spawning_.end() && it->second == static_cast<pid_t>(hello.sequence);
+      if (known) spawning_.erase(it);
+    }
+    if (!known) {
+      spdlog::warn("runtime: dropped a connection without a valid HELLO");
+      close(fd);
+      return;
+    }
+    if (Status s = router_->Attach(hello.client, fd); !s.ok()) {
+      spdlog::error("runtime: attaching instance {}: {}", hello.client, s.ToString());
+      close(fd);
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      by_fd_[fd] = Instance{hello.client, static_cast<pid_t>(hello.sequence),
+                            std::make_unique<shm::DescriptorReader>(fd)};
+    }
+    AddToEpoll(fd);
+    spdlog::debug("runtime: aggregator instance {} (pid {}) ready", hello.client, hello.sequence);
+    ready_cv_.notify_all();
+    if (cb_.on_instance_ready) cb_.on_instance_ready(hello.client);
+  }
+
+  void OnReadable(int fd) {
+    std::vector<shm::Descriptor> frames;
+    Status s;
+    {
+      std::lock_guard lock(mu_);
+      auto it = by_fd_.find(fd);
+      if (it == by_fd_.end()) return;
+      s = it->second.reader->Read(&frames, /*nonblocking=*/true);
+    }
+    for (const auto& d : frames) {
+      if (cb_.on_reply) cb_.on_reply(d);
+    }
+    if (!s.ok()) Lost(fd);
+  }
+
+  void Lost(int fd) {
+    Instance inst;
+    {
+      std::lock_guard lock(mu_);
+      auto it = by_fd_.find(fd);
+      if (it == by_fd_.end()) return;
+      inst = std::move(it->second);
+      by_fd_.erase(it);
+    }
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    (void)router_->Detach(inst.id);
+    close(fd);
+    Reap(inst.pid, std::chrono::milliseconds(1000));
+    spdlog::warn("runtime: aggregator instance {} (pid {}) is gone; starting a replacement",
+                 inst.id, inst.pid);
+    if (cb_.on_instance_lost) cb_.on_instance_lost(inst.id, inst.pid);
+    if (!stopping_) {
+      if (Status s = Spawn(); !s.ok()) spdlog::error("runtime: {}", s.ToString());
+    }
+  }
+
+  void Loop() {
+    epoll_event events[64];
+    while (!stopping_) {
+      int n = epoll_wait(epoll_fd_, events, 64, -1);
+      for (int i = 0; i < n && !stopping_; ++i) {
+        int fd = events[i].data.fd;
+        if (fd == wake_fd_) continue;
+        if (fd == listen_fd_) {
+          Accept();
+        } else {
+          OnReadable(fd);
+        }
+      }
+    }
+  }
+
+  NodeRuntimeOptions options_;
+  ebpf::Router* router_;
+  RuntimeCallbacks cb_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> started_{0};
+  ebpf::InstanceId next_id_ = 1;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable ready_cv_;
+  std::map<int, Instance> by_fd_;
+  std::map<ebpf::InstanceId, pid_t> spawning_;
+};
+
+Result<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(const NodeRuntimeOptions& options,
+                                                        ebpf::Router* router,
+                                                        RuntimeCallbacks callbacks) {
+  if (options.worker_argv.empty()) {
+    return Status::InvalidArgument("runtime needs the aggregator program");
+  }
+  auto impl = std::make_unique<Impl>(options, router, std::move(callbacks));
+  TRIBUTARY_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<NodeRuntime>(new NodeRuntime(std::move(impl)));
+}
+
+NodeRuntime::NodeRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NodeRuntime::~NodeRuntime() = default;
+
+std::vector<ebpf::InstanceId> NodeRuntime::LiveInstances() const { return impl_->LiveInstances(); }
+pid_t NodeRuntime::PidOf(ebpf::InstanceId id) const { return impl_->PidOf(id); }
+uint64_t NodeRuntime::processes_started() const { return impl_->processes_started(); }
+
+}  // namespace tributary::runtime

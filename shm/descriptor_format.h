@@ -1,0 +1,57 @@
+/* The 64-byte descriptor: the only thing that moves between Tributary processes.
+ *
+ * Payloads stay in a shared-memory slot; a descriptor names the slot and says what to do
+ * with it. Plain C with fixed-width little-endian fields so that C++, the BPF router program
+ * and tests share one definition. A reader must check magic and version before trusting any
+ * other field, and frames are always exactly TRIBUTARY_DESCRIPTOR_SIZE bytes on a stream.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#define TRIBUTARY_DESCRIPTOR_MAGIC 0x5442u /* "TB" */
+#define TRIBUTARY_DESCRIPTOR_VERSION 1u
+#define TRIBUTARY_DESCRIPTOR_SIZE 64u
+
+enum tributary_descriptor_kind {
+  TRIBUTARY_DESC_INVALID = 0,
+  /* Sender -> aggregator: fold the shard of update `slot` (weight `weight`) into the shard of
+   * accumulator `target_slot` (first update of a round initialises it). */
+  TRIBUTARY_DESC_UPDATE = 1,
+  /* Sender -> aggregator: all updates were sent; divide the shard of `target_slot` by `weight`
+   * (the round's total weight) and answer DONE. */
+  TRIBUTARY_DESC_FINISH = 2,
+  /* Aggregator -> node runtime: the shard named by (job, round, shard) is final. */
+  TRIBUTARY_DESC_DONE = 3,
+  /* Aggregator -> node runtime: first frame on a new connection; `client` holds the instance
+   * id and `sequence` the process id. */
+  TRIBUTARY_DESC_HELLO = 4,
+  /* Aggregator -> node runtime: processing (job, round, shard) failed; `client` holds a
+   * StatusCode. */
+  TRIBUTARY_DESC_FAILED = 5,
+};
+
+struct tributary_descriptor {
+  uint16_t magic;           /* TRIBUTARY_DESCRIPTOR_MAGIC */
+  uint8_t version;          /* TRIBUTARY_DESCRIPTOR_VERSION */
+  uint8_t kind;             /* enum tributary_descriptor_kind */
+  uint16_t shard;           /* shard index within the model */
+  uint16_t num_shards;      /* shards the model is split into */
+  uint64_t job;             /* job id */
+  uint32_t round;           /* round number (1-based) */
+  uint32_t slot;            /* source slot in the job's pool */
+  uint32_t slot_generation; /* generation of `slot` when the descriptor was made */
+  uint32_t target_slot;     /* accumulator / output slot */
+  uint64_t bytes;           /* payload bytes in `slot` */
+  double weight;            /* update weight, or the round's total weight for FINISH */
+  uint64_t client;          /* client index within the job (or instance id, status code) */
+  uint64_t sequence;        /* sender's sequence number */
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct tributary_descriptor) == TRIBUTARY_DESCRIPTOR_SIZE,
+              "descriptor must be 64 bytes");
+#else
+_Static_assert(sizeof(struct tributary_descriptor) == TRIBUTARY_DESCRIPTOR_SIZE,
+               "descriptor must be 64 bytes");
+#endif

@@ -1,0 +1,367 @@
+#include "shm/slot_pool.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace tributary::shm {
+namespace bip = boost::interprocess;
+
+namespace {
+constexpr uint64_t kPoolMagic = 0x4c4f4f5054425254ull;  // "TRBTPOOL"
+constexpr uint32_t kPoolVersion = 1;
+constexpr std::size_t kPage = 4096;
+constexpr std::size_t kDataAlign = 2u << 20;  // data starts on a 2 MiB boundary
+constexpr std::size_t kMaxMetadata = 4096;
+
+std::size_t RoundUp(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; }
+
+struct SlotMeta {
+  uint32_t refcount;
+  uint32_t generation;
+};
+
+struct HolderRow {
+  int32_t pid;     // 0: free row
+  uint32_t opens;  // SlotPool objects of this process mapping the pool
+};
+}  // namespace
+
+struct SlotPool::Header {
+  std::atomic<uint64_t> magic;
+  uint32_t version;
+  uint32_t num_slots;
+  uint64_t slot_bytes;
+  uint32_t max_holders;
+  uint32_t cursor;      // next index Allocate() looks at
+  uint32_t free_slots;
+  uint32_t pad;
+  uint64_t slots_offset;   // SlotMeta[num_slots]
+  uint64_t rows_offset;    // HolderRow[max_holders]
+  uint64_t counts_offset;  // uint32_t[max_holders][num_slots]
+  uint64_t data_offset;
+  uint64_t total_bytes;
+  uint64_t metadata_bytes;
+  char metadata[kMaxMetadata];
+  pthread_mutex_t mutex;
+
+  SlotMeta* slots() { return reinterpret_cast<SlotMeta*>(reinterpret_cast<char*>(this) + slots_offset); }
+  HolderRow* rows() { return reinterpret_cast<HolderRow*>(reinterpret_cast<char*>(this) + rows_offset); }
+  uint32_t* counts() { return reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(this) + counts_offset); }
+};
+
+// Holds the pool mutex. When the previous owner died inside the critical section, the slot
+// totals are rebuilt from the holder rows (the rows are the source of truth: every mutation
+// writes the row first) before the mutex is marked consistent again.
+class SlotPool::Lock {
+ public:
+  explicit Lock(Header* h) : h_(h) {
+    int rc = pthread_mutex_lock(&h_->mutex);
+    if (rc == EOWNERDEAD) {
+      Repair();
+      pthread_mutex_consistent(&h_->mutex);
+    }
+  }
+  ~Lock() { pthread_mutex_unlock(&h_->mutex); }
+
+ private:
+  void Repair() {
+    SlotMeta* slots = h_->slots();
+    uint32_t free_slots = 0;
+    for (uint32_t s = 0; s < h_->num_slots; ++s) {
+      uint32_t total = 0;
+      for (uint32_t r = 0; r < h_->max_holders; ++r) {
+        if (h_->rows()[r].pid != 0) total += h_->counts()[std::size_t(r) * h_->num_slots + s];
+      }
+      slots[s].refcount = total;
+      if (total == 0) ++free_slots;
+    }
+    h_->free_slots = free_slots;
+  }
+  Header* h_;
+};
+
+namespace {
+Status MapSegment(const std::string& name, bool create, std::size_t create_bytes, bool prefault,
+                  void** base, std::size_t* bytes) {
+  try {
+    std::unique_ptr<bip::shared_memory_object> shm;
+    if (create) {
+      bip::permissions perm(0600);
+      shm = std::make_unique<bip::shared_memory_object>(bip::create_only, name.c_str(),
+                                                         bip::read_write, perm);
+      shm->truncate(static_cast<bip::offset_t>(create_bytes));
+    } else {
+      shm = std::make_unique<bip::shared_memory_object>(bip::open_only, name.c_str(),
+                                                         bip::read_write);
+    }
+    bip::offset_t size = 0;
+    if (!shm->get_size(size) || size <= 0) {
+      return Status::FailedPrecondition("shared memory segment " + name + " is empty");
+    }
+    int flags = MAP_SHARED | (prefault ? MAP_POPULATE : 0);
+    void* p = mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, flags,
+                   shm->get_mapping_handle().handle, 0);
+    if (p == MAP_FAILED) return Status::FromErrno("mmap " + name);
+    *base = p;
+    *bytes = static_cast<std::size_t>(size);
+    return Status::Ok();
+  } catch (const bip::interprocess_exception& e) {
+    StatusCode code = StatusCode::kInternal;
+    if (e.get_error_code() == bip::not_found_error) code = StatusCode::kNotFound;
+    if (e.get_error_code() == bip::already_exists_error) code = StatusCode::kAlreadyExists;
+    if (e.get_error_code() == bip::out_of_space_error) code = StatusCode::kResourceExhausted;
+    return Status(code, "shared memory segment " + name + ": " + e.what());
+  }
+}
+}  // namespace
+
+Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
+  if (o.name.empty() || o.name.find('/') != std::string::npos) {
+    return Status::InvalidArgument("pool name must be non-empty and contain no '/'");
+  }
+  if (o.slot_bytes == 0 || o.num_slots == 0 || o.max_holders == 0) {
+    return Status::InvalidArgument("pool needs slot_bytes, num_slots and max_holders > 0");
+  }
+  if (o.metadata.size() > kMaxMetadata) {
+    return Status::InvalidArgument("pool metadata exceeds 4 KiB");
+  }
+  if (o.replace_existing) (void)Remove(o.name);
+
+  const std::size_t slot_bytes = RoundUp(o.slot_bytes, kPage);
+  const std::size_t slots_offset = RoundUp(sizeof(Header), 64);
+  const std::size_t rows_offset = RoundUp(slots_offset + sizeof(SlotMeta) * o.num_slots, 64);
+  const std::size_t counts_offset = RoundUp(rows_offset + sizeof(HolderRow) * o.max_holders, 64);
+  const std::size_t meta_end =
+      counts_offset + sizeof(uint32_t) * std::size_t(o.max_holders) * o.num_slots;
+  const std::size_t data_offset = RoundUp(meta_end, kDataAlign);
+  const std::size_t total = data_offset + slot_bytes * o.num_slots;
+
+  void* base = nullptr;
+  std::size_t mapped = 0;
+  TRIBUTARY_RETURN_IF_ERROR(MapSegment(o.name, true, total, o.prefault, &base, &mapped));
+
+  auto* h = new (base) Header();  // the fresh segment is zero-filled
+  h->version = kPoolVersion;
+  h->num_slots = o.num_slots;
+  h->slot_bytes = slot_bytes;
+  h->max_holders = o.max_holders;
+  h->cursor = 0;
+  h->free_slots = o.num_slots;
+  h->slots_offset = slots_offset;
+  h->rows_offset = rows_offset;
+  h->counts_offset = counts_offset;
+  h->data_offset = data_offset;
+  h->total_bytes = total;
+  h->metadata_bytes = o.metadata.size();
+  std::memcpy(h->metadata, o.metadata.data(), o.metadata.size());
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&h->mutex, &attr);
+  pthread_mutexattr_destroy(&attr);
+  h->magic.store(kPoolMagic, std::memory_order_release);
+
+  std::unique_ptr<SlotPool> pool(new SlotPool(o.name, base, mapped));
+  TRIBUTARY_RETURN_IF_ERROR(pool->RegisterHolder());
+  return pool;
+}
+
+Result<std::unique_ptr<SlotPool>> SlotPool::Open(std::string_view name, bool prefault) {
+  void* base = nullptr;
+  std::size_t mapped = 0;
+  TRIBUTARY_RETURN_IF_ERROR(MapSegment(std::string(name), false, 0, prefault, &base, &mapped));
+  std::unique_ptr<SlotPool> pool(new SlotPool(std::string(name), base, mapped));
+  Header* h = pool->header_;
+  if (mapped < sizeof(Header) || h->magic.load(std::memory_order_acquire) != kPoolMagic) {
+    return Status::FailedPrecondition("segment " + std::string(name) + " is not a slot pool");
+  }
+  if (h->version != kPoolVersion) {
+    return Status::FailedPrecondition("slot pool " + std::string(name) + " has version " +
+                                      std::to_string(h->version) + ", expected " +
+                                      std::to_string(kPoolVersion));
+  }
+  if (h->total_bytes != mapped) {
+    return Status::DataLoss("slot pool " + std::string(name) + " is truncated");
+  }
+  TRIBUTARY_RETURN_IF_ERROR(pool->RegisterHolder());
+  return pool;
+}
+
+Status SlotPool::Remove(std::string_view name) {
+  if (!bip::shared_memory_object::remove(std::string(name).c_str())) {
+    return Status::NotFound("no shared memory segment " + std::string(name));
+  }
+  return Status::Ok();
+}
+
+SlotPool::SlotPool(std::string name, void* base, std::size_t mapped_bytes)
+    : name_(std::move(name)),
+      base_(base),
+      mapped_bytes_(mapped_bytes),
+      header_(static_cast<Header*>(base)) {}
+
+SlotPool::~SlotPool() {
+  if (header_->magic.load(std::memory_order_acquire) == kPoolMagic) UnregisterHolder();
+  munmap(base_, mapped_bytes_);
+}
+
+Status SlotPool::RegisterHolder() {
+  const int32_t pid = static_cast<int32_t>(getpid());
+  Lock lock(header_);
+  HolderRow* rows = header_->rows();
+  uint32_t free_row = header_->max_holders;
+  for (uint32_t r = 0; r < header_->max_holders; ++r) {
+    if (rows[r].pid == pid) {
+      ++rows[r].opens;
+      my_row_ = r;
+      return Status::Ok();
+    }
+    if (rows[r].pid == 0 && free_row == header_->max_holders) free_row = r;
+  }
+  if (free_row == header_->max_holders) {
+    return Status::ResourceExhausted("slot pool " + name_ + " has no free holder row (" +
+                                     std::to_string(header_->max_holders) + " processes)");
+  }
+  std::memset(RowCounts(free_row), 0, sizeof(uint32_t) * header_->num_slots);
+  rows[free_row].opens = 1;
+  rows[free_row].pid = pid;
+  my_row_ = free_row;
+  return Status::Ok();
+}
+
+void SlotPool::UnregisterHolder() {
+  Lock lock(header_);
+  HolderRow& row = header_->rows()[my_row_];
+  if (row.pid != static_cast<int32_t>(getpid())) return;  // reclaimed already
+  if (--row.opens == 0) DropRowLocked(my_row_);
+}
+
+uint32_t* SlotPool::RowCounts(uint32_t row) const {
+  return header_->counts() + std::size_t(row) * header_->num_slots;
+}
+
+uint32_t SlotPool::DropRowLocked(uint32_t row) {
+  uint32_t dropped = 0;
+  uint32_t* counts = RowCounts(row);
+  SlotMeta* slots = header_->slots();
+  for (uint32_t s = 0; s < header_->num_slots; ++s) {
+    if (counts[s] == 0) continue;
+    dropped += counts[s];
+    slots[s].refcount -= counts[s];
+    counts[s] = 0;
+    if (slots[s].refcount == 0) ++header_->free_slots;
+  }
+  header_->rows()[row].pid = 0;
+  header_->rows()[row].opens = 0;
+  return dropped;
+}
+
+Result<SlotHandle> SlotPool::Allocate() {
+  Lock lock(header_);
+  const uint32_t n = header_->num_slots;
+  if (header_->free_slots == 0) {
+    return Status::ResourceExhausted("slot pool " + name_ + " is full (" + std::to_string(n) +
+                                     " slots in use)");
+  }
+  SlotMeta* slots = header_->slots();
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t s = (header_->cursor + i) % n;
+    if (slots[s].refcount != 0) continue;
+    RowCounts(my_row_)[s] = 1;
+    slots[s].refcount = 1;
+    slots[s].generation += 1;
+    --header_->free_slots;
+    header_->cursor = (s + 1) % n;
+    return SlotHandle{s, slots[s].generation};
+  }
+  return Status::Internal("slot pool " + name_ + " free count is inconsistent");
+}
+
+Status SlotPool::Acquire(SlotHandle h) {
+  if (h.index >= header_->num_slots) return Status::OutOfRange("slot index out of range");
+  Lock lock(header_);
+  SlotMeta& m = header_->slots()[h.index];
+  if (m.refcount == 0 || m.generation != h.generation) {
+    return Status::FailedPrecondition("slot " + std::to_string(h.index) + " generation " +
+                                      std::to_string(h.generation) + " is no longer live");
+  }
+  ++RowCounts(my_row_)[h.index];
+  ++m.refcount;
+  return Status::Ok();
+}
+
+Status SlotPool::Release(SlotHandle h) {
+  if (h.index >= header_->num_slots) return Status::OutOfRange("slot index out of range");
+  Lock lock(header_);
+  SlotMeta& m = header_->slots()[h.index];
+  uint32_t& mine = RowCounts(my_row_)[h.index];
+  if (mine == 0 || m.generation != h.generation) {
+    return Status::FailedPrecondition("this process holds no reference on slot " +
+                                      std::to_string(h.index) + " generation " +
+                                      std::to_string(h.generation));
+  }
+  --mine;
+  if (--m.refcount == 0) ++header_->free_slots;
+  return Status::Ok();
+}
+
+uint32_t SlotPool::Reclaim(pid_t pid) {
+  Lock lock(header_);
+  for (uint32_t r = 0; r < header_->max_holders; ++r) {
+    if (header_->rows()[r].pid == static_cast<int32_t>(pid)) return DropRowLocked(r);
+  }
+  return 0;
+}
+
+uint32_t SlotPool::ReclaimDead() {
+  Lock lock(header_);
+  uint32_t dropped = 0;
+  for (uint32_t r = 0; r < header_->max_holders; ++r) {
+    int32_t pid = header_->rows()[r].pid;
+    if (pid != 0 && kill(pid, 0) != 0 && errno == ESRCH) dropped += DropRowLocked(r);
+  }
+  return dropped;
+}
+
+std::span<std::byte> SlotPool::Bytes(uint32_t index) const {
+  auto* p = static_cast<std::byte*>(base_) + header_->data_offset + index * header_->slot_bytes;
+  return {p, header_->slot_bytes};
+}
+
+std::span<float> SlotPool::Floats(uint32_t index) const {
+  auto bytes = Bytes(index);
+  return {reinterpret_cast<float*>(bytes.data()), bytes.size() / sizeof(float)};
+}
+
+std::string_view SlotPool::metadata() const {
+  return {header_->metadata, header_->metadata_bytes};
+}
+
+std::size_t SlotPool::slot_bytes() const { return header_->slot_bytes; }
+uint32_t SlotPool::num_slots() const { return header_->num_slots; }
+
+uint32_t SlotPool::FreeSlots() const {
+  Lock lock(header_);
+  return header_->free_slots;
+}
+
+uint32_t SlotPool::RefCount(uint32_t index) const {
+  Lock lock(header_);
+  return header_->slots()[index].refcount;
+}
+
+uint32_t SlotPool::HeldByMe(uint32_t index) const {
+  Lock lock(header_);
+  return RowCounts(my_row_)[index];
+}
+
+}  // namespace tributary::shm
