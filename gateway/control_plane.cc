@@ -490,6 +490,10 @@ class ControlPlane::Impl {
     info.set_updates_in_round(static_cast<uint32_t>(job.accepted.size()));
     info.set_message(job.message);
     info.set_shards(job.shards);
+    if (job.pool) {
+      info.set_pool_slots(job.pool->num_slots());
+      info.set_pool_free_slots(job.pool->FreeSlots());
+    }
     return info;
   }
 

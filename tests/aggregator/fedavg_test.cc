@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "aggregator/fedavg_kernel.h"
+#include "aggregator/fedavg_rule.h"
+#include "aggregator/rule_registry.h"
+
+namespace tributary::aggregator {
+namespace {
+
+// FedAvg over random sizes (odd lengths included, so the vector tails are exercised) matches a
+// double-precision reference.
+TEST(FedAvgTest, MatchesDoubleReferenceOnRandomSizes) {
+  std::mt19937_64 rng(12345);
+  std::uniform_real_distribution<float> value(-3, 3);
+  std::uniform_int_distribution<int> examples(1, 500);
+  for (std::size_t dim : {1ul, 7ul, 31ul, 1000ul, 4097ul, 100003ul}) {
+    for (int n : {1, 2, 13}) {
+      FedAvgRule rule;
+      ASSERT_TRUE(rule.Begin({.round = 1, .dim = dim}).ok());
+      std::vector<std::vector<float>> updates(n, std::vector<float>(dim));
+      std::vector<double> ref(dim, 0.0);
+      double total = 0;
+      for (int k = 0; k < n; ++k) {
+        for (auto& v : updates[k]) v = value(rng);
+        const double w = examples(rng);
+        ASSERT_TRUE(rule.Add(updates[k], w).ok());
+        for (std::size_t i = 0; i < dim; ++i) ref[i] += w * updates[k][i];
+        total += w;
+      }
+      std::vector<float> out(dim);
+      ASSERT_TRUE(rule.Finish(out).ok());
+      for (std::size_t i = 0; i < dim; ++i) {
+        ASSERT_NEAR(out[i], ref[i] / total, 1e-5 * 3) << "dim " << dim << " n " << n << " i " << i;
+      }
+    }
+  }
+}
+
+TEST(FedAvgTest, IsNotARunningReweighting) {
+  // Two updates, weights 1 and 3: the mean is (1·0 + 3·4)/4 = 3, whatever the order.
+  for (bool swap : {false, true}) {
+    FedAvgRule rule;
+    ASSERT_TRUE(rule.Begin({.round = 1, .dim = 1}).ok());
+    float zero = 0, four = 4;
+    if (swap) {
+      ASSERT_TRUE(rule.Add({&four, 1}, 3).ok());
+      ASSERT_TRUE(rule.Add({&zero, 1}, 1).ok());
+    } else {
+      ASSERT_TRUE(rule.Add({&zero, 1}, 1).ok());
+      ASSERT_TRUE(rule.Add({&four, 1}, 3).ok());
+    }
+    float out = 0;
+    ASSERT_TRUE(rule.Finish({&out, 1}).ok());
+    EXPECT_FLOAT_EQ(out, 3.0f);
+  }
+}
+
+TEST(FedAvgTest, RefusesBadCalls) {
+  FedAvgRule rule;
+  float x[4] = {1, 2, 3, 4};
+  EXPECT_EQ(rule.Add(x, 1).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(rule.Begin({.round = 1, .dim = 4}).ok());
+  std::vector<float> out(4);
+  EXPECT_EQ(rule.Finish(out).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rule.Add(std::span(x, 3), 1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(rule.Add(x, 0).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(rule.Add(x, NAN).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(rule.Add(x, 2).ok());
+  EXPECT_EQ(rule.Finish(std::span(out).first(3)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(rule.Finish(out).ok());
+  EXPECT_EQ(out[3], 4.0f);
+}
+
+TEST(FedAvgTest, KernelsComputeWhatTheySay) {
+  std::vector<float> acc(37), x(37);
+  for (int i = 0; i < 37; ++i) x[i] = float(i);
+  WeightedCopy(acc.data(), x.data(), 2, 37);
+  WeightedAccumulate(acc.data(), x.data(), 0.5f, 37);
+  Scale(acc.data(), acc.data(), 2, 37);
+  for (int i = 0; i < 37; ++i) EXPECT_FLOAT_EQ(acc[i], 5.0f * i);
+}
+
+TEST(RuleRegistryTest, KnowsFedAvgAndNamesTheKnownRules) {
+  auto rule = CreateRule("fedavg");
+  ASSERT_TRUE(rule);
+  EXPECT_TRUE((*rule)->IsAssociative());
+  auto missing = CreateRule("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.error().message().find("fedavg"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tributary::aggregator

@@ -1,0 +1,88 @@
+// The CLI path a user takes: `tributary serve`, `tributary job create`, `tributary sim` with
+// 16 clients x 3 rounds x 1M parameters; sim verifies each published model against the exact
+// weighted average computed in double precision. Also the operator's watch stream.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "tests/integration/serve_process.h"
+
+namespace tributary::testing {
+namespace {
+
+uint64_t LastLineNumber(const std::string& out) {
+  std::istringstream in(out);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return std::strtoull(last.c_str(), nullptr, 10);
+}
+
+TEST(EndToEndTest, SixteenClientsThreeRoundsOfAMillionParams) {
+  ServeProcess serve;
+  ASSERT_TRUE(serve.ok());
+  std::string out;
+  ASSERT_EQ(RunTributary({"job", "create", "--server", serve.target(), "--name", "e2e",
+                          "--params", "1000000", "--rounds", "3", "--clients-per-round", "16"},
+                         &out),
+            0)
+      << out;
+  const uint64_t job = LastLineNumber(out);
+  ASSERT_NE(job, 0u) << out;
+
+  std::string watch_out;
+  std::thread watcher([&] {
+    RunTributary({"job", "watch", "--server", serve.target(), "--job", std::to_string(job)},
+                 &watch_out);
+  });
+  std::string sim_out;
+  const int rc = RunTributary({"sim", "--server", serve.target(), "--job", std::to_string(job),
+                               "--clients", "16", "--seed", "7"},
+                              &sim_out);
+  watcher.join();
+  EXPECT_EQ(rc, 0) << sim_out;
+  EXPECT_NE(sim_out.find("3 rounds verified"), std::string::npos) << sim_out;
+  for (int r = 1; r <= 3; ++r) {
+    EXPECT_NE(sim_out.find("round " + std::to_string(r) + ": 16 updates accepted"),
+              std::string::npos)
+        << sim_out;
+    EXPECT_NE(watch_out.find("round " + std::to_string(r) + " ROUND_PUBLISHED updates=16"),
+              std::string::npos)
+        << watch_out;
+  }
+  EXPECT_NE(watch_out.find("JOB_COMPLETED"), std::string::npos) << watch_out;
+
+  v1::JobInfo info = serve.GetJob(job);
+  EXPECT_EQ(info.state(), v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(info.published_version(), 3u);
+
+  out.clear();
+  ASSERT_EQ(RunTributary({"job", "list", "--server", serve.target()}, &out), 0);
+  EXPECT_NE(out.find("JOB_STATE_COMPLETED"), std::string::npos) << out;
+  out.clear();
+  EXPECT_NE(RunTributary({"job", "cancel", "--server", serve.target(), "--job",
+                          std::to_string(job)},
+                         &out),
+            0);
+  EXPECT_NE(out.find("not running"), std::string::npos) << out;
+}
+
+TEST(EndToEndTest, DeadlineClosesARoundWithMinClients) {
+  ServeProcess serve;
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(1000, /*rounds=*/1, /*clients_per_round=*/5, 0,
+                                       /*deadline_s=*/0.5, /*min_clients=*/2);
+  ASSERT_NE(job, 0u);
+  std::string out;
+  // Three clients where five were asked for: the deadline closes the round with three.
+  EXPECT_EQ(RunTributary({"sim", "--server", serve.target(), "--job", std::to_string(job),
+                          "--clients", "3"},
+                         &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("round 1: 3 updates accepted"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tributary::testing

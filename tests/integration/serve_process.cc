@@ -1,0 +1,117 @@
+#include "tests/integration/serve_process.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace tributary::testing {
+namespace fs = std::filesystem;
+
+ServeProcess::ServeProcess(std::vector<std::string> extra_args) {
+  dir_ = (fs::temp_directory_path() / ("tributary-test-" + std::to_string(getpid()) + "-" +
+                                       std::to_string(std::rand())))
+             .string();
+  fs::create_directories(dir_);
+  std::vector<std::string> args = {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0",
+                                   "--data-dir", dir_};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
+    std::cerr << "cannot start " << TRIBUTARY_BINARY << "\n";
+    pid_ = -1;
+    return;
+  }
+  for (int i = 0; i < 600 && port_ == 0; ++i) {
+    std::ifstream f(dir_ + "/port");
+    f >> port_;
+    if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  operator_ = v1::OperatorService::NewStub(
+      grpc::CreateChannel(target(), grpc::InsecureChannelCredentials()));
+}
+
+ServeProcess::~ServeProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (i == 99) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+      }
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::vector<pid_t> ServeProcess::Children() const {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec)) {
+    std::ifstream f(task.path() / "children");
+    pid_t p;
+    while (f >> p) out.push_back(p);
+  }
+  return out;
+}
+
+uint64_t ServeProcess::CreateJob(uint64_t params, uint32_t rounds, uint32_t clients_per_round,
+                                 uint32_t shards, double deadline_s, uint32_t min_clients) {
+  v1::JobSpec spec;
+  spec.set_name("test");
+  spec.set_params(params);
+  spec.set_rounds(rounds);
+  spec.set_clients_per_round(clients_per_round);
+  spec.set_shards(shards);
+  spec.set_deadline_s(deadline_s);
+  spec.set_min_clients(min_clients);
+  grpc::ClientContext ctx;
+  v1::JobInfo info;
+  grpc::Status s = operator_->CreateJob(&ctx, spec, &info);
+  if (!s.ok()) {
+    std::cerr << "CreateJob: " << s.error_message() << "\n";
+    return 0;
+  }
+  return info.job_id();
+}
+
+v1::JobInfo ServeProcess::GetJob(uint64_t job) {
+  grpc::ClientContext ctx;
+  v1::JobRef ref;
+  ref.set_job_id(job);
+  v1::JobInfo info;
+  (void)operator_->GetJob(&ctx, ref, &info);
+  return info;
+}
+
+int RunTributary(const std::vector<std::string>& args, std::string* output) {
+  std::string cmd = TRIBUTARY_BINARY;
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace tributary::testing

@@ -1,0 +1,45 @@
+// ServeProcess: a real `tributary serve` started by a test, on a free port, with its own data
+// directory and node id; stopped with SIGTERM (or killed) by the destructor. The path of the
+// tributary binary comes from the TRIBUTARY_BINARY compile definition.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tributary/v1/operator.grpc.pb.h"
+
+namespace tributary::testing {
+
+class ServeProcess {
+ public:
+  // Starts serve with `extra_args` and waits until its port file appears.
+  explicit ServeProcess(std::vector<std::string> extra_args = {});
+  ~ServeProcess();
+
+  bool ok() const { return port_ > 0; }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+  // Process ids of the aggregator processes serve started (its children).
+  std::vector<pid_t> Children() const;
+
+  v1::OperatorService::Stub& op() { return *operator_; }
+  // CreateJob with the essentials; returns the job id (0 on failure, with the error logged).
+  uint64_t CreateJob(uint64_t params, uint32_t rounds, uint32_t clients_per_round,
+                     uint32_t shards = 0, double deadline_s = 0, uint32_t min_clients = 0);
+  v1::JobInfo GetJob(uint64_t job);
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string dir_;
+  std::unique_ptr<v1::OperatorService::Stub> operator_;
+};
+
+// Runs `tributary ARGS...` to completion; returns its exit status and fills `output` with
+// stdout and stderr.
+int RunTributary(const std::vector<std::string>& args, std::string* output);
+
+}  // namespace tributary::testing
