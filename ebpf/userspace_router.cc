@@ -1,5 +1,6 @@
 #include "ebpf/userspace_router.h"
 
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,7 +37,7 @@ class UserspaceRouter final : public Router {
   std::string_view Kind() const override { return "userspace"; }
 
   Status Attach(InstanceId instance, int socket_fd) override {
-    int fd = dup(socket_fd);
+    int fd = fcntl(socket_fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return Status::FromErrno("dup instance socket");
     std::unique_lock lock(mu_);
     auto [it, inserted] = instances_.try_emplace(instance, nullptr);
