@@ -1,5 +1,6 @@
 #include "gateway/control_plane.h"
 
+#define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2)
 #include <xxhash.h>
 
 #include <algorithm>

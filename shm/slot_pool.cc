@@ -148,6 +148,11 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   std::size_t mapped = 0;
   TRIBUTARY_RETURN_IF_ERROR(MapSegment(o.name, true, total, o.prefault, &base, &mapped));
 
+  if (o.prefault) {
+    // MAP_POPULATE alone maps the holes of a fresh segment for reading; writing every page
+    // here allocates them, so neither the gateway nor an aggregator faults on the data path.
+    std::memset(static_cast<char*>(base) + data_offset, 0, total - data_offset);
+  }
   auto* h = new (base) Header();  // the fresh segment is zero-filled
   h->version = kPoolVersion;
   h->num_slots = o.num_slots;

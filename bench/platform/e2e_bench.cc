@@ -9,6 +9,7 @@
 //     N clients push concurrently; reports round time (start to published model) and
 //     aggregation time (last update accepted to published) per round.
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -161,10 +162,13 @@ double TcpTransfer(const std::vector<char>& src, std::vector<char>& dst) {
   return s;
 }
 
+std::size_t g_chunk_bytes = 1u << 20;
+
 int Ingest(uint64_t params, int reps) {
   Serve serve;
   const uint64_t job = serve.CreateJob(params, reps + 2, 1);
-  tributary::client::Client c({.target = serve.target(), .client_id = "bench"});
+  tributary::client::Client c(
+      {.target = serve.target(), .client_id = "bench", .chunk_bytes = g_chunk_bytes});
   if (!c.Join(job)) return 1;
   std::vector<float> update(params);
   tributary::client::SyntheticUpdate(1, 0, 1, update);
@@ -267,6 +271,9 @@ int Round(uint32_t clients, uint64_t params, uint32_t rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As in `tributary serve`: large buffers from the heap, not from fresh mmaps that fault.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   std::string scenario = argc > 1 ? argv[1] : "ingest";
   uint64_t params = 11'200'000;
   int reps = 10;
@@ -277,6 +284,7 @@ int main(int argc, char** argv) {
     if (k == "--reps") reps = std::stoi(argv[i + 1]);
     if (k == "--clients") clients = std::stoul(argv[i + 1]);
     if (k == "--rounds") rounds = std::stoul(argv[i + 1]);
+    if (k == "--chunk-kb") g_chunk_bytes = std::stoul(argv[i + 1]) << 10;
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(clients, params, rounds);

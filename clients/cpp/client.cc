@@ -2,6 +2,7 @@
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2)
 #include <xxhash.h>
 
 #include <cstring>
