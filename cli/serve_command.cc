@@ -1,5 +1,4 @@
 // `tributary serve`: the embedded single-node platform (gateway, node runtime, aggregators).
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/heap_tuning.h"
 #include "gateway/node.h"
 
 namespace tributary::cli {
@@ -43,9 +43,7 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--shm-budget-mb", *budget_mb,
                   "Shared memory all job pools may use (0: half of RAM)");
   cmd->callback([opts, data_dir, budget_mb] {
-    // Large gRPC buffers come from the heap, not from fresh mmaps that fault on every use.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    KeepHeapWarm();
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

@@ -1,7 +1,6 @@
 // `tributary sim`: N simulated clients (threads) that push deterministic updates, pull each
 // published model and verify it against the weighted average computed independently in double
 // precision. Exits non-zero when any round is wrong or a client fails.
-#include <malloc.h>
 
 #include <atomic>
 #include <barrier>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/heap_tuning.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/synthetic_update.h"
 
@@ -132,7 +132,7 @@ void AddSimCommand(CLI::App& app) {
   cmd->add_option("--tolerance", o->tolerance, "Largest accepted relative error")
       ->capture_default_str();
   cmd->callback([o] {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    KeepHeapWarm();
     if (int rc = RunSim(*o); rc != 0) throw CLI::RuntimeError(rc);
   });
 }

@@ -107,6 +107,10 @@ class Node::Impl {
     builder.RegisterService(operator_service_.get());
     builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
     builder.SetMaxSendMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
+    // Read the socket in 256 KiB pieces rather than gRPC's adaptive default (which settles
+    // near 64 KiB): fewer syscalls and slices per chunk; measured +8 % ingest in bench/.
+    builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, 256 << 10);
+    builder.AddChannelArgument(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 256 << 10);
     server_ = builder.BuildAndStart();
     if (!server_ || port_ == 0) return Status::Unavailable("cannot listen on " + o.listen);
     spdlog::info("gateway listening on port {}", port_);

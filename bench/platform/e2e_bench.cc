@@ -9,7 +9,6 @@
 //     N clients push concurrently; reports round time (start to published model) and
 //     aggregation time (last update accepted to published) per round.
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -32,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/heap_tuning.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/synthetic_update.h"
 #include "tributary/v1/operator.grpc.pb.h"
@@ -271,9 +271,7 @@ int Round(uint32_t clients, uint64_t params, uint32_t rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // As in `tributary serve`: large buffers from the heap, not from fresh mmaps that fault.
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  tributary::cli::KeepHeapWarm();
   std::string scenario = argc > 1 ? argv[1] : "ingest";
   uint64_t params = 11'200'000;
   int reps = 10;
