@@ -21,8 +21,9 @@ Status FedAvgRule::Add(std::span<const float> update, double weight) {
     return Status::InvalidArgument("fedavg: update has " + std::to_string(update.size()) +
                                    " values, expected " + std::to_string(sum_.size()));
   }
-  if (!(weight > 0) || !std::isfinite(weight)) {
-    return Status::InvalidArgument("fedavg: weight must be positive and finite");
+  if (!std::isfinite(weight) || (output_ == Output::kMean && !(weight > 0))) {
+    return Status::InvalidArgument(std::string(Name()) + ": weight must be " +
+                                   (output_ == Output::kMean ? "positive and " : "") + "finite");
   }
   if (count_ == 0) {
     WeightedCopy(sum_.data(), update.data(), static_cast<float>(weight), sum_.size());
@@ -40,7 +41,8 @@ Status FedAvgRule::Finish(std::span<float> out) {
     return Status::InvalidArgument("fedavg: output has " + std::to_string(out.size()) +
                                    " values, expected " + std::to_string(sum_.size()));
   }
-  Scale(out.data(), sum_.data(), static_cast<float>(1.0 / total_weight_), sum_.size());
+  const double scale = output_ == Output::kMean ? 1.0 / total_weight_ : 1.0;
+  Scale(out.data(), sum_.data(), static_cast<float>(scale), sum_.size());
   begun_ = false;
   return Status::Ok();
 }

@@ -1,7 +1,10 @@
-// FedAvgRule: the weighted mean of the updates (McMahan et al.), as an AggregationRule.
+// FedAvgRule: the weighted mean of the updates (McMahan et al.), as an AggregationRule; and
+// its un-normalised twin, the weighted sum, which coded jobs publish (Σ aᵢ·fᵢ with decoding
+// coefficients aᵢ of either sign).
 //
-// Associative: Add() folds S += w·x in float32 and W += w; Finish() writes S / W. The sum
-// buffer is kept across rounds, so after the first round no page is faulted. Not thread-safe.
+// Associative: Add() folds S += w·x in float32 and W += w; Finish() writes S / W (mean) or S
+// (sum). The sum buffer is kept across rounds, so after the first round no page is faulted.
+// Not thread-safe.
 #pragma once
 
 #include <vector>
@@ -12,7 +15,15 @@ namespace tributary::aggregator {
 
 class FedAvgRule final : public AggregationRule {
  public:
-  std::string_view Name() const override { return "fedavg"; }
+  enum class Output {
+    kMean,  // "fedavg": S / W; weights must be > 0
+    kSum,   // "weighted-sum": S; weights may be any finite value
+  };
+  explicit FedAvgRule(Output output = Output::kMean) : output_(output) {}
+
+  std::string_view Name() const override {
+    return output_ == Output::kMean ? "fedavg" : "weighted-sum";
+  }
   bool IsAssociative() const override { return true; }
   Status Begin(const RoundInfo& info) override;
   Status Add(std::span<const float> update, double weight) override;
@@ -22,6 +33,7 @@ class FedAvgRule final : public AggregationRule {
   std::size_t count() const { return count_; }
 
  private:
+  Output output_;
   std::vector<float> sum_;
   double total_weight_ = 0;
   std::size_t count_ = 0;

@@ -1,6 +1,7 @@
 // The aggregation rules a job may name, and the factory that builds them.
 //
-// "fedavg" is built in. Thread-safe (stateless).
+// Built in: "fedavg" (weighted mean) and "weighted-sum" (what coded jobs publish).
+// Thread-safe (stateless).
 #pragma once
 
 #include <memory>

@@ -47,8 +47,11 @@ void AddJobCommand(CLI::App& app) {
   auto cpr = std::make_shared<uint32_t>(1);
   auto min_clients = std::make_shared<uint32_t>(0);
   auto deadline = std::make_shared<double>(0);
-  auto rule = std::make_shared<std::string>("fedavg");
+  auto rule = std::make_shared<std::string>();
   auto shards = std::make_shared<uint32_t>(0);
+  auto coding = std::make_shared<std::string>();
+  auto stragglers = std::make_shared<uint32_t>(0);
+  auto coding_seed = std::make_shared<uint64_t>(1);
   create->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
   create->add_option("--name", *name, "Job name")->required();
   create->add_option("--params", *params, "Parameters in the flattened model")->required();
@@ -57,8 +60,14 @@ void AddJobCommand(CLI::App& app) {
   create->add_option("--min-clients", *min_clients,
                      "After the deadline, close with at least this many (default: all)");
   create->add_option("--deadline-s", *deadline, "Round deadline in seconds (0: none)");
-  create->add_option("--rule", *rule, "Aggregation rule")->capture_default_str();
+  create->add_option("--rule", *rule, "Aggregation rule (default: fedavg)");
   create->add_option("--shards", *shards, "Model shards aggregated in parallel (0: auto)");
+  create->add_option("--coding", *coding,
+                     "Gradient coding against stragglers: frc|cyclic|auto (workers = "
+                     "clients per round)")
+      ->check(CLI::IsMember({"frc", "cyclic", "auto"}));
+  create->add_option("--stragglers", *stragglers, "Coded jobs: workers that may be missing");
+  create->add_option("--coding-seed", *coding_seed, "Cyclic codes: seed of the coefficients");
   create->callback([=] {
     v1::JobSpec s;
     s.set_name(*name);
@@ -70,6 +79,11 @@ void AddJobCommand(CLI::App& app) {
     s.set_deadline_s(*deadline);
     s.set_rule(*rule);
     s.set_shards(*shards);
+    if (!coding->empty()) {
+      s.mutable_coding()->set_scheme(*coding);
+      s.mutable_coding()->set_stragglers(*stragglers);
+      s.mutable_coding()->set_seed(*coding_seed);
+    }
     grpc::ClientContext ctx;
     v1::JobInfo info;
     Check(Connect(*server)->CreateJob(&ctx, s, &info), "create");

@@ -255,12 +255,12 @@ grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* c
                                                   const v1::JoinRequest* request,
                                                   v1::JoinReply* reply) {
   auto* reactor = ctx->DefaultReactor();
-  auto info = control_->Join(request->job_id(), request->client_id());
-  if (info) {
-    *reply->mutable_job() = *info;
+  auto joined = control_->Join(request->job_id(), request->client_id());
+  if (joined) {
+    *reply = std::move(*joined);
     reply->set_max_chunk_bytes(kMaxChunkBytes);
   }
-  reactor->Finish(ToGrpc(info.status()));
+  reactor->Finish(ToGrpc(joined.status()));
   return reactor;
 }
 

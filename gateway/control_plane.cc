@@ -11,12 +11,14 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
 
 #include "aggregator/rule_registry.h"
+#include "robust/coding/gradient_code.h"
 #include "shm/descriptor.h"
 
 namespace tributary::gateway {
@@ -63,7 +65,12 @@ struct Job {
   std::shared_ptr<shm::SlotPool> pool;
   uint32_t shards = 1;
   std::size_t model_bytes = 0;
-  std::map<std::string, uint64_t> clients;  // client id -> index
+  std::map<std::string, uint64_t> clients;  // client id -> index (a coded job's worker index)
+  // Coded jobs: updates are weighted by decoding coefficients known only once the arrived set
+  // is decodable, so they are dispatched to the aggregators when the round closes. Other jobs
+  // dispatch each update as soon as it is accepted (eager aggregation).
+  std::optional<robust::coding::GradientCode> code;
+  bool eager() const { return !code.has_value(); }
 
   // The current round.
   uint32_t round = 0;
@@ -131,6 +138,24 @@ class ControlPlane::Impl {
       return Status::InvalidArgument(rule.error().message());
     }
     if (spec.shards() > 4096) return Status::InvalidArgument("shards exceeds 4096");
+    std::optional<robust::coding::GradientCode> code;
+    if (!spec.coding().scheme().empty()) {
+      if (!in.rule().empty()) {
+        return Status::InvalidArgument(
+            "a coded job publishes the decoded sum of its partition gradients; leave rule unset");
+      }
+      TRIBUTARY_ASSIGN_OR_RETURN(auto scheme, robust::coding::ParseScheme(spec.coding().scheme()));
+      auto built = robust::coding::GradientCode::Create(
+          {.scheme = scheme,
+           .n = static_cast<int>(spec.clients_per_round()),
+           .s = static_cast<int>(spec.coding().stragglers()),
+           .seed = spec.coding().seed() ? spec.coding().seed() : 1});
+      if (!built) return built.error().WithContext("gradient code");
+      code = std::move(*built);
+      spec.set_rule("weighted-sum");
+      spec.set_min_clients(spec.clients_per_round() - spec.coding().stragglers());
+      spec.mutable_coding()->set_scheme(std::string(robust::coding::SchemeName(code->scheme())));
+    }
 
     const std::size_t model_bytes = spec.params() * sizeof(float);
     // Every accepted update of the open round, its output, the retained models, and spare
@@ -151,6 +176,7 @@ class ControlPlane::Impl {
     job->id = id;
     job->spec = spec;
     job->model_bytes = model_bytes;
+    job->code = std::move(code);
     const std::size_t live = std::max<std::size_t>(1, instances_->LiveInstances().size());
     job->shards = spec.shards() ? spec.shards()
                                 : static_cast<uint32_t>(std::clamp<std::size_t>(
@@ -231,14 +257,33 @@ class ControlPlane::Impl {
 
   // ---- client API ----
 
-  Result<v1::JobInfo> Join(uint64_t id, const std::string& client_id) {
+  Result<v1::JoinReply> Join(uint64_t id, const std::string& client_id) {
     if (!ValidClientId(client_id)) {
       return Status::InvalidArgument("client_id must be 1 to 128 printable characters");
     }
     std::lock_guard lock(mu_);
     TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
-    job->clients.try_emplace(client_id, job->clients.size());
-    return Info(*job);
+    auto known = job->clients.find(client_id);
+    if (known == job->clients.end()) {
+      if (job->code && job->clients.size() >= static_cast<std::size_t>(job->code->n())) {
+        return Status::FailedPrecondition(JobName(id) + " is coded for " +
+                                          std::to_string(job->code->n()) +
+                                          " workers, and all of them have joined");
+      }
+      known = job->clients.emplace(client_id, job->clients.size()).first;
+    }
+    v1::JoinReply reply;
+    *reply.mutable_job() = Info(*job);
+    if (job->code) {
+      const int worker = static_cast<int>(known->second);
+      const auto task = job->code->Task(worker);
+      auto* t = reply.mutable_task();
+      t->set_worker(worker);
+      t->set_workers(job->code->n());
+      for (int p : task.partitions) t->add_partitions(p);
+      for (double c : task.coefficients) t->add_coefficients(c);
+    }
+    return reply;
   }
 
   Result<PushTicket> BeginPush(const v1::UpdateHeader& h) {
@@ -313,11 +358,15 @@ class ControlPlane::Impl {
     job.accepted_clients.insert(t.client_index);
     ++updates_accepted_;
     bytes_accepted_ += t.expected_bytes;
-    for (uint32_t s = 0; s < job.shards; ++s) SendUpdate(job, job.accepted.back(), s);
     v1::PushReply reply;
     reply.set_round(job.round);
     reply.set_updates_in_round(static_cast<uint32_t>(job.accepted.size()));
-    if (job.accepted.size() >= job.spec.clients_per_round()) CloseRound(job);
+    if (job.eager()) {
+      for (uint32_t s = 0; s < job.shards; ++s) SendUpdate(job, job.accepted.back(), s);
+      if (job.accepted.size() >= job.spec.clients_per_round()) CloseRound(job);
+    } else {
+      CloseIfDecodable(job);
+    }
     return reply;
   }
 
@@ -557,7 +606,9 @@ class ControlPlane::Impl {
       return;
     }
     job.shard_instance[s] = instance;
-    for (const auto& u : job.accepted) SendUpdate(job, u, s);
+    if (job.eager() || job.phase == Phase::kClosed) {
+      for (const auto& u : job.accepted) SendUpdate(job, u, s);
+    }
     if (job.phase == Phase::kClosed) SendFinish(job, s);
   }
 
@@ -574,6 +625,7 @@ class ControlPlane::Impl {
 
   void SendUpdate(Job& job, const AcceptedUpdate& u, uint32_t s) {
     if (job.shard_instance[s] == 0) return;  // replayed when the shard is assigned
+    if (u.weight == 0) return;               // a coded worker the decoding does not use
     shm::Descriptor d = Base(job, shm::DescriptorKind::kUpdate, s);
     d.slot = u.slot.index;
     d.slot_generation = u.slot.generation;
@@ -590,7 +642,8 @@ class ControlPlane::Impl {
     if (job.shard_instance[s] == 0) return;
     shm::Descriptor d = Base(job, shm::DescriptorKind::kFinish, s);
     d.slot_generation = job.output.generation;
-    d.client = job.accepted.size();
+    d.client = static_cast<uint64_t>(std::count_if(
+        job.accepted.begin(), job.accepted.end(), [](const auto& u) { return u.weight != 0; }));
     if (Status st = router_->Send(d); !st.ok()) {
       spdlog::debug("{}: finish for shard {}: {}", JobName(job.id), s, st.ToString());
     }
@@ -600,7 +653,25 @@ class ControlPlane::Impl {
     job.phase = Phase::kClosed;
     job.closed_at = Clock::now();
     Emit(job, Event(job, v1::RoundEvent::ROUND_CLOSED));
-    for (uint32_t s = 0; s < job.shards; ++s) SendFinish(job, s);
+    for (uint32_t s = 0; s < job.shards; ++s) {
+      if (!job.eager()) {
+        for (const auto& u : job.accepted) SendUpdate(job, u, s);
+      }
+      SendFinish(job, s);
+    }
+  }
+
+  // Coded jobs: closes the round once the arrived workers decode to the exact sum, weighting
+  // each update by its decoding coefficient.
+  void CloseIfDecodable(Job& job) {
+    std::vector<int> arrived;
+    for (const auto& u : job.accepted) arrived.push_back(static_cast<int>(u.client_index));
+    auto decoding = job.code->Decode(arrived);
+    if (!decoding || !decoding->exact) return;
+    for (auto& u : job.accepted) u.weight = decoding->coefficients[u.client_index];
+    spdlog::info("{} round {}: {} of {} workers decode exactly; closing", JobName(job.id),
+                 job.round, arrived.size(), job.code->n());
+    CloseRound(job);
   }
 
   void Publish(Job& job) {
@@ -679,7 +750,7 @@ class ControlPlane::Impl {
       const auto now = Clock::now();
       for (auto& [id, job] : jobs_) {
         if (job->state != v1::JOB_STATE_RUNNING || job->phase != Phase::kOpen) continue;
-        if (job->spec.deadline_s() <= 0) continue;
+        if (job->spec.deadline_s() <= 0 || !job->eager()) continue;  // coded: wait to decode
         if (now - job->opened_at < std::chrono::duration<double>(job->spec.deadline_s())) continue;
         if (job->accepted.size() >= job->spec.min_clients() && !job->accepted.empty()) {
           spdlog::info("{} round {}: deadline passed with {} of {} updates; closing",
@@ -722,7 +793,9 @@ Result<uint64_t> ControlPlane::Subscribe(uint64_t j,
   return impl_->Subscribe(j, std::move(sink));
 }
 void ControlPlane::Unsubscribe(uint64_t j, uint64_t s) { impl_->Unsubscribe(j, s); }
-Result<v1::JobInfo> ControlPlane::Join(uint64_t j, const std::string& c) { return impl_->Join(j, c); }
+Result<v1::JoinReply> ControlPlane::Join(uint64_t j, const std::string& c) {
+  return impl_->Join(j, c);
+}
 Result<PushTicket> ControlPlane::BeginPush(const v1::UpdateHeader& h) { return impl_->BeginPush(h); }
 Result<v1::PushReply> ControlPlane::CommitPush(PushTicket& t) { return impl_->CommitPush(t); }
 void ControlPlane::AbortPush(PushTicket& t) { impl_->AbortPush(t); }

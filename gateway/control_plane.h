@@ -86,7 +86,8 @@ class ControlPlane {
   void Unsubscribe(uint64_t job, uint64_t subscription);
 
   // Client API.
-  Result<v1::JobInfo> Join(uint64_t job, const std::string& client_id);
+  // Registers the client (idempotent); for a coded job the reply carries its worker task.
+  Result<v1::JoinReply> Join(uint64_t job, const std::string& client_id);
   Result<PushTicket> BeginPush(const v1::UpdateHeader& header);
   Result<v1::PushReply> CommitPush(PushTicket& ticket);
   void AbortPush(PushTicket& ticket);

@@ -96,3 +96,25 @@ TEST(RuleRegistryTest, KnowsFedAvgAndNamesTheKnownRules) {
 
 }  // namespace
 }  // namespace tributary::aggregator
+
+namespace tributary::aggregator {
+namespace {
+
+TEST(WeightedSumTest, SumsWithSignedWeightsAndDoesNotDivide) {
+  auto rule = CreateRule("weighted-sum");
+  ASSERT_TRUE(rule);
+  EXPECT_EQ((*rule)->Name(), "weighted-sum");
+  ASSERT_TRUE((*rule)->Begin({.round = 1, .dim = 3}).ok());
+  const float a[3] = {1, 2, 3}, b[3] = {10, 20, 30};
+  ASSERT_TRUE((*rule)->Add(a, 2.0).ok());
+  ASSERT_TRUE((*rule)->Add(b, -0.5).ok());
+  EXPECT_EQ((*rule)->Add(a, INFINITY).code(), StatusCode::kInvalidArgument);
+  float out[3];
+  ASSERT_TRUE((*rule)->Finish(out).ok());
+  EXPECT_FLOAT_EQ(out[0], 2 - 5);
+  EXPECT_FLOAT_EQ(out[1], 4 - 10);
+  EXPECT_FLOAT_EQ(out[2], 6 - 15);
+}
+
+}  // namespace
+}  // namespace tributary::aggregator
