@@ -26,6 +26,7 @@ struct JobContext {
   std::unique_ptr<shm::SlotPool> pool;
   std::size_t params = 0;
   std::string rule;
+  RuleParams rule_params;
 };
 
 // The rule folding one shard of one job, reused across rounds.
@@ -85,6 +86,7 @@ class Worker {
     }
     ctx.params = meta["params"].get<std::size_t>();
     ctx.rule = meta["rule"].get<std::string>();
+    if (meta.contains("rule_params")) ctx.rule_params = meta["rule_params"].get<RuleParams>();
     ctx.pool = std::move(pool);
     return &jobs_.emplace(job, std::move(ctx)).first->second;
   }
@@ -92,7 +94,7 @@ class Worker {
   Result<ShardState*> Shard(const shm::Descriptor& d, JobContext* job) {
     ShardState& st = shards_[{d.job, d.shard}];
     if (!st.rule) {
-      TRIBUTARY_ASSIGN_OR_RETURN(st.rule, CreateRule(job->rule));
+      TRIBUTARY_ASSIGN_OR_RETURN(st.rule, CreateRule(job->rule, job->rule_params));
     }
     if (!st.open || st.round != d.round) {
       shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);

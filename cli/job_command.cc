@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <iostream>
+#include <optional>
 
 #include "cli/command.h"
 #include "tributary/v1/operator.grpc.pb.h"
@@ -50,6 +51,10 @@ void AddJobCommand(CLI::App& app) {
   auto rule = std::make_shared<std::string>();
   auto shards = std::make_shared<uint32_t>(0);
   auto coding = std::make_shared<std::string>();
+  auto rule_f = std::make_shared<std::optional<int>>();
+  auto rule_m = std::make_shared<std::optional<int>>();
+  auto rule_lambda = std::make_shared<std::optional<double>>();
+  auto rule_iters = std::make_shared<std::optional<int>>();
   auto stragglers = std::make_shared<uint32_t>(0);
   auto coding_seed = std::make_shared<uint64_t>(1);
   create->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
@@ -61,6 +66,10 @@ void AddJobCommand(CLI::App& app) {
                      "After the deadline, close with at least this many (default: all)");
   create->add_option("--deadline-s", *deadline, "Round deadline in seconds (0: none)");
   create->add_option("--rule", *rule, "Aggregation rule (default: fedavg)");
+  create->add_option("--f", *rule_f, "Rule parameter: Byzantine clients tolerated");
+  create->add_option("--m", *rule_m, "Rule parameter: multikrum selection / flag subspace");
+  create->add_option("--lambda", *rule_lambda, "Rule parameter: flag regularizer");
+  create->add_option("--iters", *rule_iters, "Rule parameter: iterations");
   create->add_option("--shards", *shards, "Model shards aggregated in parallel (0: auto)");
   create->add_option("--coding", *coding,
                      "Gradient coding against stragglers: frc|cyclic|auto (workers = "
@@ -78,6 +87,10 @@ void AddJobCommand(CLI::App& app) {
     s.set_min_clients(*min_clients);
     s.set_deadline_s(*deadline);
     s.set_rule(*rule);
+    if (*rule_f) (*s.mutable_rule_params())["f"] = **rule_f;
+    if (*rule_m) (*s.mutable_rule_params())["m"] = **rule_m;
+    if (*rule_lambda) (*s.mutable_rule_params())["lambda"] = **rule_lambda;
+    if (*rule_iters) (*s.mutable_rule_params())["iters"] = **rule_iters;
     s.set_shards(*shards);
     if (!coding->empty()) {
       s.mutable_coding()->set_scheme(*coding);

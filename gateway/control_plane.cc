@@ -134,8 +134,24 @@ class ControlPlane::Impl {
     if (!(spec.deadline_s() >= 0) || !std::isfinite(spec.deadline_s())) {
       return Status::InvalidArgument("deadline_s must be finite and >= 0");
     }
-    if (auto rule = aggregator::CreateRule(spec.rule()); !rule) {
-      return Status::InvalidArgument(rule.error().message());
+    const aggregator::RuleParams rule_params(spec.rule_params().begin(),
+                                             spec.rule_params().end());
+    {
+      auto rule = aggregator::CreateRule(spec.rule(), rule_params);
+      if (!rule) return Status::InvalidArgument(rule.error().message());
+      // Preconditions that depend on the number of updates (Krum: n >= 2f+3, ...) are checked
+      // against the fewest a round may close with.
+      Status fits = (*rule)->Begin({.round = 1, .dim = 1, .expected_updates = spec.min_clients()});
+      if (!fits.ok()) {
+        return Status::InvalidArgument("rule " + spec.rule() + " with rounds of " +
+                                       std::to_string(spec.min_clients()) +
+                                       " updates or more: " + fits.message());
+      }
+    }
+    const bool splits = aggregator::SplitsByCoordinate(spec.rule());
+    if (!splits && spec.shards() > 1) {
+      return Status::InvalidArgument("rule " + spec.rule() +
+                                     " compares whole updates; it cannot be sharded");
     }
     if (spec.shards() > 4096) return Status::InvalidArgument("shards exceeds 4096");
     std::optional<robust::coding::GradientCode> code;
@@ -178,11 +194,13 @@ class ControlPlane::Impl {
     job->model_bytes = model_bytes;
     job->code = std::move(code);
     const std::size_t live = std::max<std::size_t>(1, instances_->LiveInstances().size());
-    job->shards = spec.shards() ? spec.shards()
-                                : static_cast<uint32_t>(std::clamp<std::size_t>(
-                                      model_bytes / kMinShardBytes, 1, live));
-    nlohmann::json meta = {{"job", id}, {"params", spec.params()}, {"rule", spec.rule()},
-                           {"dtype", "float32"}, {"shards", job->shards}};
+    job->shards = !splits        ? 1
+                  : spec.shards() ? spec.shards()
+                                  : static_cast<uint32_t>(std::clamp<std::size_t>(
+                                        model_bytes / kMinShardBytes, 1, live));
+    nlohmann::json meta = {{"job", id},           {"params", spec.params()},
+                           {"rule", spec.rule()}, {"rule_params", rule_params},
+                           {"dtype", "float32"},  {"shards", job->shards}};
     lock.unlock();  // creating and pre-faulting a large pool takes a while
     auto pool = shm::SlotPool::Create({.name = options_.pool_prefix + std::to_string(id),
                                        .slot_bytes = model_bytes,
