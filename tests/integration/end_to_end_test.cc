@@ -72,7 +72,7 @@ TEST(EndToEndTest, DeadlineClosesARoundWithMinClients) {
   ServeProcess serve;
   ASSERT_TRUE(serve.ok());
   const uint64_t job = serve.CreateJob(1000, /*rounds=*/1, /*clients_per_round=*/5, 0,
-                                       /*deadline_s=*/0.5, /*min_clients=*/2);
+                                       /*deadline_s=*/2.0, /*min_clients=*/2);
   ASSERT_NE(job, 0u);
   std::string out;
   // Three clients where five were asked for: the deadline closes the round with three.
