@@ -749,8 +749,9 @@ class ControlPlane::Impl {
     Emit(job, e);
     job.subscribers.clear();
     if (state == v1::JOB_STATE_COMPLETED) {
+      KeepOnlyFinalModel(job);
       spdlog::info("{} completed", JobName(job.id));
-      return;  // the final models stay readable
+      return;
     }
     spdlog::warn("{} {}: {}", JobName(job.id), v1::JobState_Name(state), message);
     for (const auto& p : job.versions) (void)job.pool->Release(p.slot);
@@ -759,6 +760,32 @@ class ControlPlane::Impl {
     job.pool.reset();  // streams still reading hold their own reference
     used_bytes_ -= job_bytes_[job.id];
     job_bytes_.erase(job.id);
+  }
+
+  // A completed job keeps only its final model readable: it moves into a one-slot pool and the
+  // round pool goes back to the budget (its mapping lives on while streams still read from it).
+  void KeepOnlyFinalModel(Job& job) {
+    const PublishedModel last = job.versions.back();
+    auto final_pool = shm::SlotPool::Create({.name = job.pool->name() + "-final",
+                                             .slot_bytes = job.model_bytes,
+                                             .num_slots = 1,
+                                             .metadata = "{}"});
+    if (!final_pool) {
+      spdlog::warn("{}: keeping the round pool: {}", JobName(job.id),
+                   final_pool.error().ToString());
+      return;
+    }
+    auto slot = (*final_pool)->Allocate();
+    if (!slot) return;
+    std::memcpy((*final_pool)->Bytes(slot->index).data(),
+                job.pool->Bytes(last.slot.index).data(), job.model_bytes);
+    for (const auto& p : job.versions) (void)job.pool->Release(p.slot);
+    (void)shm::SlotPool::Remove(job.pool->name());
+    job.pool = std::shared_ptr<shm::SlotPool>(std::move(final_pool).value());
+    job.versions = {{last.version, *slot, last.checksum}};
+    const uint64_t bytes = job.pool->slot_bytes();
+    used_bytes_ = used_bytes_ - job_bytes_[job.id] + bytes;
+    job_bytes_[job.id] = bytes;
   }
 
   void TickLoop() {

@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "clients/cpp/client.h"
 #include "tests/integration/serve_process.h"
 
 namespace tributary::testing {
@@ -56,6 +57,16 @@ TEST(EndToEndTest, SixteenClientsThreeRoundsOfAMillionParams) {
   v1::JobInfo info = serve.GetJob(job);
   EXPECT_EQ(info.state(), v1::JOB_STATE_COMPLETED);
   EXPECT_EQ(info.published_version(), 3u);
+  // A completed job keeps its final model, and nothing else, in shared memory.
+  EXPECT_EQ(info.pool_slots(), 1u);
+  client::Client reader({.target = serve.target(), .client_id = "reader", .max_attempts = 1});
+  auto final_model = reader.Pull(job, -1, false);
+  ASSERT_TRUE(final_model) << final_model.error();
+  EXPECT_EQ(final_model->version, 3u);
+  EXPECT_EQ(final_model->values.size(), 1000000u);
+  auto older = reader.Pull(job, 2, false);
+  ASSERT_FALSE(older);
+  EXPECT_EQ(older.error().code(), StatusCode::kNotFound);
 
   out.clear();
   ASSERT_EQ(RunTributary({"job", "list", "--server", serve.target()}, &out), 0);
