@@ -1,0 +1,175 @@
+"""Client: the Python face of Tributary's client API, with the names and semantics of the C++ SDK
+(``clients/cpp/client.h``).
+
+Updates and models travel as raw float32 chunks with an XXH3-64 checksum. A push sends the
+array's own buffer chunk by chunk; a pull writes the chunks into one preallocated array. Calls
+failing with UNAVAILABLE or RESOURCE_EXHAUSTED (server busy, pool full) are retried with
+exponential backoff and jitter; every other error raises :class:`TributaryError` at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Callable, Optional, TypeVar
+
+import grpc
+import numpy as np
+import xxhash
+
+from tributary import _wire
+from tributary.v1 import client_pb2, job_pb2
+
+_PUSH = "/tributary.v1.ClientService/Push"
+_PULL = "/tributary.v1.ClientService/Pull"
+_JOIN = "/tributary.v1.ClientService/Join"
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+T = TypeVar("T")
+
+
+class TributaryError(Exception):
+    """A call the server refused: ``code`` is the grpc.StatusCode, ``details`` its message."""
+
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+class Client:
+    """A client of one gateway.
+
+    Parameters
+    ----------
+    target : str
+        ``HOST:PORT`` of a gateway.
+    client_id : str
+        This client's id within its jobs (1 to 128 printable characters).
+    token : str, optional
+        Credential sent as ``authorization`` metadata with every call. Default: None.
+    max_attempts : int, optional
+        Attempts per call, the first included. Default: 8.
+    initial_backoff : float, optional
+        Seconds before the first retry; doubles up to ``max_backoff``. Default: 0.05.
+    max_backoff : float, optional
+        Longest wait between retries, in seconds. Default: 2.0.
+    chunk_bytes : int, optional
+        Push chunk size, at most 4 MiB. Default: 1 MiB.
+    timeout : float, optional
+        Deadline of one attempt, in seconds. Default: 600.
+    """
+
+    def __init__(self, target: str, client_id: str, *, token: Optional[str] = None,
+                 max_attempts: int = 8, initial_backoff: float = 0.05,
+                 max_backoff: float = 2.0, chunk_bytes: int = 1 << 20,
+                 timeout: float = 600.0):
+        self._channel = grpc.insecure_channel(
+            target, options=[("grpc.max_receive_message_length", 8 << 20)])
+        self.client_id = client_id
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._max_attempts = max_attempts
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max_backoff
+        self._chunk_bytes = max(4, min(chunk_bytes, 4 << 20) // 4 * 4)
+        self._timeout = timeout
+        self.job: Optional[int] = None
+        identity = lambda b: b  # noqa: E731 - raw bytes in and out
+        self._join = self._channel.unary_unary(
+            _JOIN, request_serializer=client_pb2.JoinRequest.SerializeToString,
+            response_deserializer=client_pb2.JoinReply.FromString)
+        self._push = self._channel.stream_unary(
+            _PUSH, request_serializer=identity,
+            response_deserializer=client_pb2.PushReply.FromString)
+        self._pull = self._channel.unary_stream(
+            _PULL, request_serializer=client_pb2.PullRequest.SerializeToString,
+            response_deserializer=identity)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def join(self, job: int) -> client_pb2.JoinReply:
+        """Joins ``job`` (and makes it this client's default job); returns its spec and state."""
+        request = client_pb2.JoinRequest(job_id=job, client_id=self.client_id)
+        reply = self._with_retries(
+            lambda: self._join(request, timeout=self._timeout, metadata=self._metadata))
+        self.job = job
+        return reply
+
+    def pull(self, round: Optional[int] = None, *, wait: bool = True,
+             job: Optional[int] = None) -> np.ndarray:
+        """The global model after ``round`` (0: the initial model; None: the latest) as a
+        float32 array. With ``wait``, blocks until that version is published."""
+        request = client_pb2.PullRequest(job_id=self._job(job), client_id=self.client_id,
+                                         version=-1 if round is None else round, wait=wait)
+        return self._with_retries(lambda: self._pull_once(request))
+
+    def push(self, update: np.ndarray, num_examples: int, round: int, *,
+             job: Optional[int] = None) -> client_pb2.PushReply:
+        """Pushes ``update`` (float32, any shape; flattened in C order) for ``round``, weighted
+        by ``num_examples``."""
+        data = np.ascontiguousarray(update, dtype=np.float32).reshape(-1)
+        view = memoryview(data).cast("B")
+        header = client_pb2.PushMessage(header=client_pb2.UpdateHeader(
+            job_id=self._job(job), round=round, client_id=self.client_id,
+            num_examples=num_examples, dtype=job_pb2.DTYPE_FLOAT32, total_bytes=len(view),
+            checksum=xxhash.xxh3_64_intdigest(view)))
+
+        def messages():
+            yield header.SerializeToString()
+            for off in range(0, len(view), self._chunk_bytes):
+                piece = view[off:off + self._chunk_bytes]
+                yield b"".join((_wire.chunk_prefix(len(piece)), piece))
+
+        return self._with_retries(
+            lambda: self._push(messages(), timeout=self._timeout, metadata=self._metadata))
+
+    def _job(self, job: Optional[int]) -> int:
+        if job is not None:
+            return job
+        if self.job is None:
+            raise ValueError("join a job first, or pass job=")
+        return self.job
+
+    def _pull_once(self, request: client_pb2.PullRequest) -> np.ndarray:
+        stream = self._pull(request, timeout=self._timeout, metadata=self._metadata)
+        header = None
+        out = None
+        received = 0
+        for message in stream:
+            if header is None:
+                header = client_pb2.PullMessage.FromString(message).header
+                if header.total_bytes % 4:
+                    raise TributaryError(grpc.StatusCode.DATA_LOSS, "model size is not float32")
+                out = np.empty(header.total_bytes // 4, dtype=np.float32)
+                dest = memoryview(out).cast("B")
+                continue
+            payload = _wire.parse_chunk(message)
+            if received + len(payload) > header.total_bytes:
+                raise TributaryError(grpc.StatusCode.DATA_LOSS, "model stream is too long")
+            dest[received:received + len(payload)] = payload
+            received += len(payload)
+        if header is None or received != header.total_bytes:
+            raise TributaryError(grpc.StatusCode.DATA_LOSS,
+                                 f"model stream ended after {received} bytes")
+        if xxhash.xxh3_64_intdigest(dest) != header.checksum:
+            raise TributaryError(grpc.StatusCode.DATA_LOSS,
+                                 "model checksum does not match its bytes")
+        return out
+
+    def _with_retries(self, attempt: Callable[[], T]) -> T:
+        backoff = self._initial_backoff
+        for n in range(1, self._max_attempts + 1):
+            try:
+                return attempt()
+            except grpc.RpcError as e:
+                if e.code() not in _RETRYABLE or n == self._max_attempts:
+                    raise TributaryError(e.code(), e.details()) from None
+            time.sleep(random.uniform(backoff / 2, backoff))
+            backoff = min(self._max_backoff, backoff * 2)
+        raise AssertionError("unreachable")

@@ -1,0 +1,93 @@
+"""The Python SDK against a real `tributary serve`: a round of numpy updates, the model pulled
+back, and the server's refusals raised as TributaryError with their gRPC codes."""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+import tributary
+from tributary.v1 import job_pb2, operator_pb2, operator_pb2_grpc
+
+BINARY = os.environ.get("TRIBUTARY_BINARY", "build/cli/tributary")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with tempfile.TemporaryDirectory() as run_dir:
+        proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0",
+                                 "--data-dir", run_dir])
+        port_file = Path(run_dir) / "port"
+        for _ in range(400):
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            time.sleep(0.025)
+        target = f"127.0.0.1:{port_file.read_text().strip()}"
+        yield target
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def create_job(target, params, clients_per_round, rounds=1):
+    with grpc.insecure_channel(target) as channel:
+        stub = operator_pb2_grpc.OperatorServiceStub(channel)
+        info = stub.CreateJob(job_pb2.JobSpec(name="py", params=params, rounds=rounds,
+                                              clients_per_round=clients_per_round))
+        return info.job_id
+
+
+def test_round_of_numpy_updates_is_averaged(server):
+    params = 300_001  # odd, and more than one chunk at the chunk size used below
+    job = create_job(server, params, clients_per_round=3)
+    rng = np.random.default_rng(5)
+    updates = [rng.standard_normal(params).astype(np.float32) for _ in range(3)]
+    weights = [10, 30, 60]
+    clients = [tributary.Client(server, f"py{i}", chunk_bytes=256 << 10) for i in range(3)]
+    for c in clients:
+        reply = c.join(job)
+        assert reply.job.open_round == 1
+    initial = clients[0].pull(0)
+    assert initial.dtype == np.float32 and initial.shape == (params,)
+    assert not initial.any()
+    for c, u, w in zip(clients, updates, weights):
+        c.push(u, num_examples=w, round=1)
+    model = clients[1].pull(1)
+    expected = sum(w * u.astype(np.float64) for w, u in zip(weights, updates)) / sum(weights)
+    assert np.max(np.abs(model - expected)) <= 1e-5 * np.max(np.abs(expected))
+    assert np.array_equal(clients[2].pull(), model)  # latest
+    for c in clients:
+        c.close()
+
+
+def test_refusals_raise_with_their_grpc_codes(server):
+    job = create_job(server, 1000, clients_per_round=2)
+    with tributary.Client(server, "refused", max_attempts=1) as c:
+        with pytest.raises(ValueError):
+            c.pull()  # no job joined yet
+        c.join(job)
+        with pytest.raises(tributary.TributaryError) as wrong_size:
+            c.push(np.zeros(999, np.float32), num_examples=1, round=1)
+        assert wrong_size.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "expects 4000" in wrong_size.value.details
+        bad = np.ones(1000, np.float32)
+        bad[10] = np.nan
+        with pytest.raises(tributary.TributaryError) as nan:
+            c.push(bad, num_examples=1, round=1)
+        assert nan.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "value 10 is not finite" in nan.value.details
+        with pytest.raises(tributary.TributaryError) as future:
+            c.pull(1, wait=False)
+        assert future.value.code == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(tributary.TributaryError) as unknown:
+            c.pull(job=98765)
+        assert unknown.value.code == grpc.StatusCode.NOT_FOUND
+        c.push(np.ones(1000, np.float32), num_examples=1, round=1)
+        with pytest.raises(tributary.TributaryError) as twice:
+            c.push(np.ones(1000, np.float32), num_examples=1, round=1)
+        assert twice.value.code == grpc.StatusCode.ALREADY_EXISTS
