@@ -30,7 +30,7 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--listen", opts->listen, "gRPC address HOST:PORT (port 0: any free port)")
       ->capture_default_str();
   cmd->add_option("--data-dir", *data_dir,
-                  "Directory for the node's run files (serve.pid, port)");
+                  "Directory for the node's run files (serve.pid, port, metrics_port)");
   cmd->add_option("--router", opts->router, "Descriptor router: auto|userspace|bpf")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "userspace", "bpf"}));
@@ -62,6 +62,9 @@ void AddServeCommand(CLI::App& app) {
       std::filesystem::permissions(*data_dir, std::filesystem::perms::owner_all);
       std::ofstream(*data_dir + "/serve.pid") << getpid() << '\n';
       std::ofstream(*data_dir + "/port") << (*node)->port() << '\n';
+      if ((*node)->metrics_port() > 0) {
+        std::ofstream(*data_dir + "/metrics_port") << (*node)->metrics_port() << '\n';
+      }
     }
     std::thread waiter([&] {
       int sig = 0;
@@ -75,6 +78,7 @@ void AddServeCommand(CLI::App& app) {
     if (!data_dir->empty()) {
       std::filesystem::remove(*data_dir + "/serve.pid");
       std::filesystem::remove(*data_dir + "/port");
+      std::filesystem::remove(*data_dir + "/metrics_port");
     }
   });
 }

@@ -54,6 +54,8 @@ class Router {
   // no route, UNAVAILABLE when the instance's socket is gone.
   virtual Status Send(const shm::Descriptor& d) = 0;
   virtual std::vector<InstanceCounters> Counters() const = 0;
+  // Descriptors that reached no instance: no route, or (BPF) a frame the program passed.
+  virtual uint64_t Undelivered() const = 0;
 };
 
 }  // namespace tributary::ebpf

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -79,20 +80,29 @@ class UserspaceRouter final : public Router {
     std::shared_lock lock(mu_);
     auto r = routes_.find(RouteKey{d.job, d.round, d.shard});
     if (r == routes_.end()) {
+      undelivered_.fetch_add(1);
       return Status::NotFound("no route for job " + std::to_string(d.job) + " round " +
                               std::to_string(d.round) + " shard " + std::to_string(d.shard));
     }
     auto it = instances_.find(r->second);
-    if (it == instances_.end()) return Status::Unavailable("routed instance is gone");
+    if (it == instances_.end()) {
+      undelivered_.fetch_add(1);
+      return Status::Unavailable("routed instance is gone");
+    }
     Instance& inst = *it->second;
     std::lock_guard write_lock(inst.write_mu);
     Status s = shm::WriteDescriptor(inst.fd, d);
-    if (!s.ok()) return Status::Unavailable(s.message());
+    if (!s.ok()) {
+      undelivered_.fetch_add(1);
+      return Status::Unavailable(s.message());
+    }
     inst.messages += 1;
     inst.bytes += sizeof d;
     inst.last_seen_ns = MonotonicNs();
     return Status::Ok();
   }
+
+  uint64_t Undelivered() const override { return undelivered_.load(); }
 
   std::vector<InstanceCounters> Counters() const override {
     std::shared_lock lock(mu_);
@@ -113,6 +123,7 @@ class UserspaceRouter final : public Router {
     uint64_t last_seen_ns = 0;
   };
   mutable std::shared_mutex mu_;
+  std::atomic<uint64_t> undelivered_{0};
   std::unordered_map<InstanceId, std::unique_ptr<Instance>> instances_;
   std::unordered_map<RouteKey, InstanceId, RouteKeyHash> routes_;
 };

@@ -14,6 +14,9 @@
 #include <thread>
 
 #include "ebpf/userspace_router.h"
+#ifdef TRIBUTARY_HAVE_BPF
+#include "ebpf/sk_msg_router.h"
+#endif
 #include "gateway/client_service.h"
 #include "gateway/control_plane.h"
 #include "gateway/operator_service.h"
@@ -71,15 +74,7 @@ class Node::Impl {
 
   Status Init(const NodeOptions& o) {
     RemoveStaleSegments();
-    if (o.router == "bpf") {
-      return Status::Unimplemented("the BPF router is not part of this build; use --router "
-                                   "userspace or auto");
-    }
-    if (o.router != "auto" && o.router != "userspace") {
-      return Status::InvalidArgument("unknown router '" + o.router + "' (auto|userspace|bpf)");
-    }
-    router_ = ebpf::CreateUserspaceRouter();
-    spdlog::info("router: userspace (loopback TCP, 64-byte descriptors)");
+    TRIBUTARY_ASSIGN_OR_RETURN(router_, MakeRouter(o.router));
     const std::string node = o.node_id.empty() ? "p" + std::to_string(getpid()) : o.node_id;
     const std::string prefix = "tributary-" + node + "-job-";
     control_ = std::make_unique<ControlPlane>(
@@ -121,6 +116,7 @@ class Node::Impl {
   }
 
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
 
   void Wait() {
     std::unique_lock lock(mu_);
@@ -134,6 +130,34 @@ class Node::Impl {
   }
 
  private:
+  // "bpf": the sk_msg router or an error; "auto": the sk_msg router when it can be loaded,
+  // the userspace router otherwise; "userspace": the userspace router.
+  static Result<std::unique_ptr<ebpf::Router>> MakeRouter(const std::string& kind) {
+    if (kind != "auto" && kind != "userspace" && kind != "bpf") {
+      return Status::InvalidArgument("unknown router '" + kind + "' (auto|userspace|bpf)");
+    }
+    if (kind != "userspace") {
+#ifdef TRIBUTARY_HAVE_BPF
+      auto bpf = ebpf::CreateBpfRouter();
+      if (bpf) {
+        spdlog::info("router: bpf (sk_msg redirect in the kernel, 64-byte descriptors)");
+        return std::move(*bpf);
+      }
+      if (kind == "bpf") return bpf.error().WithContext("--router bpf");
+      spdlog::warn("router: the BPF router cannot be loaded ({}); using the userspace router",
+                   bpf.error().ToString());
+#else
+      if (kind == "bpf") {
+        return Status::Unimplemented("this build has no BPF router (clang, bpftool or libbpf "
+                                     "were missing); use --router userspace or auto");
+      }
+      spdlog::warn("router: this build has no BPF router; using the userspace router");
+#endif
+    }
+    spdlog::info("router: userspace (loopback TCP, 64-byte descriptors)");
+    return ebpf::CreateUserspaceRouter();
+  }
+
   Status StartMetrics(const std::string& listen) {
     const auto colon = listen.rfind(':');
     if (colon == std::string::npos) return Status::InvalidArgument("metrics address needs a port");
@@ -146,6 +170,9 @@ class Node::Impl {
       o << "# HELP tributary_router_info Router implementation in use.\n"
            "# TYPE tributary_router_info gauge\n"
         << "tributary_router_info{kind=\"" << router_->Kind() << "\"} 1\n";
+      o << "# HELP tributary_router_undelivered_total Descriptors that reached no instance.\n"
+           "# TYPE tributary_router_undelivered_total counter\n"
+        << "tributary_router_undelivered_total " << router_->Undelivered() << '\n';
       o << "# HELP tributary_router_messages_total Descriptors delivered per instance.\n"
            "# TYPE tributary_router_messages_total counter\n";
       for (const auto& c : router_->Counters()) {
@@ -158,11 +185,11 @@ class Node::Impl {
         << '\n';
       res.set_content(o.str(), "text/plain; version=0.0.4");
     });
-    if (!metrics_->bind_to_port(host.c_str(), port)) {
-      return Status::Unavailable("cannot serve /metrics on " + listen);
-    }
+    metrics_port_ = port == 0 ? metrics_->bind_to_any_port(host.c_str())
+                              : (metrics_->bind_to_port(host.c_str(), port) ? port : -1);
+    if (metrics_port_ <= 0) return Status::Unavailable("cannot serve /metrics on " + listen);
     metrics_thread_ = std::thread([this] { metrics_->listen_after_bind(); });
-    spdlog::info("metrics at http://{}/metrics", listen);
+    spdlog::info("metrics at http://{}:{}/metrics", host, metrics_port_);
     return Status::Ok();
   }
 
@@ -176,6 +203,7 @@ class Node::Impl {
   std::unique_ptr<httplib::Server> metrics_;
   std::thread metrics_thread_;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -190,6 +218,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;
 int Node::port() const { return impl_->port(); }
+int Node::metrics_port() const { return impl_->metrics_port(); }
 void Node::Wait() { impl_->Wait(); }
 void Node::Shutdown() { impl_->Shutdown(); }
 

@@ -17,7 +17,7 @@ namespace tributary::gateway {
 
 struct NodeOptions {
   std::string listen = "127.0.0.1:7070";  // gRPC address; port 0 picks a free port
-  std::string metrics_listen;             // HOST:PORT of /metrics; empty: none
+  std::string metrics_listen;             // HOST:PORT of /metrics (port 0: any); empty: none
   std::string router = "auto";            // auto | userspace | bpf
   std::vector<std::string> worker_argv;   // aggregator program (required)
   uint32_t aggregators = 0;               // warm pool size (0: one per core)
@@ -31,6 +31,8 @@ class Node {
   ~Node();
   // The port the gRPC server listens on.
   int port() const;
+  // The port of /metrics (0 when not served).
+  int metrics_port() const;
   // Blocks until Shutdown() is called (from a signal handler thread, say).
   void Wait();
   void Shutdown();

@@ -7,7 +7,15 @@
  */
 #pragma once
 
+#if defined(__bpf__)
+#include <linux/types.h>
+typedef __u8 uint8_t;
+typedef __u16 uint16_t;
+typedef __u32 uint32_t;
+typedef __u64 uint64_t;
+#else
 #include <stdint.h>
+#endif
 
 #define TRIBUTARY_DESCRIPTOR_MAGIC 0x5442u /* "TB" */
 #define TRIBUTARY_DESCRIPTOR_VERSION 1u
@@ -48,10 +56,10 @@ struct tributary_descriptor {
   uint64_t sequence;        /* sender's sequence number */
 };
 
-#ifdef __cplusplus
+#if defined(__cplusplus)
 static_assert(sizeof(struct tributary_descriptor) == TRIBUTARY_DESCRIPTOR_SIZE,
               "descriptor must be 64 bytes");
-#else
+#elif !defined(__bpf__)
 _Static_assert(sizeof(struct tributary_descriptor) == TRIBUTARY_DESCRIPTOR_SIZE,
                "descriptor must be 64 bytes");
 #endif

@@ -1,6 +1,7 @@
 #include "tests/integration/serve_process.h"
 
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -19,18 +20,18 @@ extern char** environ;
 namespace tributary::testing {
 namespace fs = std::filesystem;
 
-ServeProcess::ServeProcess(std::vector<std::string> extra_args) {
+ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std::string> prefix) {
   dir_ = (fs::temp_directory_path() / ("tributary-test-" + std::to_string(getpid()) + "-" +
                                        std::to_string(std::rand())))
              .string();
   fs::create_directories(dir_);
-  std::vector<std::string> args = {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0",
-                                   "--data-dir", dir_};
+  std::vector<std::string> args = prefix;
+  args.insert(args.end(), {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir_});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawnp(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
     std::cerr << "cannot start " << TRIBUTARY_BINARY << "\n";
     pid_ = -1;
     return;
@@ -59,6 +60,15 @@ ServeProcess::~ServeProcess() {
   }
   std::error_code ec;
   fs::remove_all(dir_, ec);
+}
+
+std::string ServeProcess::Metrics() const {
+  int port = 0;
+  std::ifstream(dir_ + "/metrics_port") >> port;
+  if (port == 0) return "";
+  httplib::Client http("127.0.0.1", port);
+  auto res = http.Get("/metrics");
+  return res && res->status == 200 ? res->body : "";
 }
 
 std::vector<pid_t> ServeProcess::Children() const {

@@ -15,13 +15,17 @@ namespace tributary::testing {
 
 class ServeProcess {
  public:
-  // Starts serve with `extra_args` and waits until its port file appears.
-  explicit ServeProcess(std::vector<std::string> extra_args = {});
+  // Starts serve with `extra_args` and waits until its port file appears. `prefix` runs before
+  // the binary (a command that drops privileges, say).
+  explicit ServeProcess(std::vector<std::string> extra_args = {},
+                        std::vector<std::string> prefix = {});
   ~ServeProcess();
 
   bool ok() const { return port_ > 0; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
+  // The /metrics text (serve must run with --metrics-listen 127.0.0.1:0); empty on failure.
+  std::string Metrics() const;
   // Process ids of the aggregator processes serve started (its children).
   std::vector<pid_t> Children() const;
 

@@ -1,0 +1,243 @@
+#include "ebpf/sk_msg_router.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "ebpf/bpf_skeleton.h"
+#include "ebpf/router_abi.h"
+#include "sk_msg_router.skel.h"
+#include "shm/descriptor_stream.h"
+
+namespace tributary::ebpf {
+namespace {
+
+using Skeleton = BpfSkeleton<sk_msg_router_bpf, &sk_msg_router_bpf__open_and_load,
+                             &sk_msg_router_bpf__destroy>;
+
+// A connected loopback TCP pair: `sender` is where descriptors are written (its sendmsg runs
+// the verdict program), `peer` receives whatever the program passes unrouted.
+Status ConnectPair(int* sender, int* peer) {
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (ls < 0) return Status::FromErrno("router socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  Status s;
+  if (bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(ls, 1) != 0 ||
+      getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    s = Status::FromErrno("router listener");
+  }
+  int c = s.ok() ? socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+  if (s.ok() && (c < 0 || connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)) {
+    s = Status::FromErrno("router connect");
+  }
+  int p = s.ok() ? accept4(ls, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+  if (s.ok() && p < 0) s = Status::FromErrno("router accept");
+  close(ls);
+  if (!s.ok()) {
+    if (c >= 0) close(c);
+    return s;
+  }
+  int one = 1;
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  *sender = c;
+  *peer = p;
+  return Status::Ok();
+}
+
+class SkMsgRouter final : public Router {
+ public:
+  ~SkMsgRouter() override {
+    if (attached_) {
+      bpf_prog_detach2(bpf_program__fd(skel_->progs.tributary_route_descriptor),
+                       bpf_map__fd(skel_->maps.instance_sockets), BPF_SK_MSG_VERDICT);
+    }
+    if (sender_ >= 0) close(sender_);
+    if (peer_ >= 0) {
+      shutdown(peer_, SHUT_RDWR);
+      close(peer_);
+    }
+    if (drain_.joinable()) drain_.join();
+    for (auto& [id, fd] : instances_) close(fd);
+  }
+
+  Status Init() {
+    TRIBUTARY_RETURN_IF_ERROR(skel_.OpenAndLoad());
+    const int prog = bpf_program__fd(skel_->progs.tributary_route_descriptor);
+    const int sockets = bpf_map__fd(skel_->maps.instance_sockets);
+    if (bpf_prog_attach(prog, sockets, BPF_SK_MSG_VERDICT, 0) != 0) {
+      return Status::FromErrno("attaching the sk_msg program");
+    }
+    attached_ = true;
+    TRIBUTARY_RETURN_IF_ERROR(ConnectPair(&sender_, &peer_));
+    const uint64_t key = TRIBUTARY_ROUTER_SENDER_KEY;
+    const uint64_t fd = static_cast<uint64_t>(sender_);
+    if (bpf_map_update_elem(sockets, &key, &fd, BPF_ANY) != 0) {
+      return Status::FromErrno("adding the sending socket to the sockhash");
+    }
+    // Whatever the program passes lands on the peer: read and drop it (it is counted).
+    drain_ = std::thread([fd = peer_] {
+      char buf[4096];
+      while (recv(fd, buf, sizeof buf, 0) > 0) {
+      }
+    });
+    return Status::Ok();
+  }
+
+  std::string_view Kind() const override { return "bpf"; }
+
+  Status Attach(InstanceId instance, int socket_fd) override {
+    if (instance == TRIBUTARY_ROUTER_SENDER_KEY) return Status::InvalidArgument("reserved id");
+    int fd = fcntl(socket_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return Status::FromErrno("dup instance socket");
+    std::unique_lock lock(mu_);
+    if (instances_.count(instance)) {
+      close(fd);
+      return Status::AlreadyExists("instance " + std::to_string(instance) + " is attached");
+    }
+    const uint64_t value = static_cast<uint64_t>(fd);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.instance_sockets), &instance, &value,
+                            BPF_NOEXIST) != 0) {
+      Status s = Status::FromErrno("adding instance " + std::to_string(instance) +
+                                   " to the sockhash");
+      close(fd);
+      return s;
+    }
+    std::vector<tributary_instance_counters> zero(libbpf_num_possible_cpus());
+    (void)bpf_map_update_elem(bpf_map__fd(skel_->maps.counters), &instance, zero.data(), BPF_ANY);
+    instances_[instance] = fd;
+    return Status::Ok();
+  }
+
+  Status Detach(InstanceId instance) override {
+    std::unique_lock lock(mu_);
+    auto it = instances_.find(instance);
+    if (it == instances_.end()) return Status::NotFound("instance not attached");
+    (void)bpf_map_delete_elem(bpf_map__fd(skel_->maps.instance_sockets), &instance);
+    (void)bpf_map_delete_elem(bpf_map__fd(skel_->maps.counters), &instance);
+    close(it->second);
+    instances_.erase(it);
+    for (auto r = routes_.begin(); r != routes_.end();) {
+      if (r->second == instance) {
+        (void)bpf_map_delete_elem(bpf_map__fd(skel_->maps.routes), &r->first);
+        r = routes_.erase(r);
+      } else {
+        ++r;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Route(const RouteKey& key, InstanceId instance) override {
+    std::unique_lock lock(mu_);
+    if (!instances_.count(instance)) {
+      return Status::NotFound("instance " + std::to_string(instance) + " is not attached");
+    }
+    const tributary_route_key k = MapKey(key);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.routes), &k, &instance, BPF_ANY) != 0) {
+      return Status::FromErrno("writing the routing map");
+    }
+    routes_[k] = instance;
+    return Status::Ok();
+  }
+
+  Status Unroute(const RouteKey& key) override {
+    std::unique_lock lock(mu_);
+    const tributary_route_key k = MapKey(key);
+    (void)bpf_map_delete_elem(bpf_map__fd(skel_->maps.routes), &k);
+    routes_.erase(k);
+    return Status::Ok();
+  }
+
+  Status Send(const shm::Descriptor& d) override {
+    std::shared_lock lock(mu_);  // routes and sockets stay put while the frame is in flight
+    if (!routes_.count(MapKey({d.job, d.round, d.shard}))) {
+      undelivered_.fetch_add(1);
+      return Status::NotFound("no route for job " + std::to_string(d.job) + " round " +
+                              std::to_string(d.round) + " shard " + std::to_string(d.shard));
+    }
+    std::lock_guard write(write_mu_);
+    Status s = shm::WriteDescriptor(sender_, d);
+    return s.ok() ? s : Status::Unavailable(s.message());
+  }
+
+  std::vector<InstanceCounters> Counters() const override {
+    std::shared_lock lock(mu_);
+    std::vector<InstanceCounters> out;
+    std::vector<tributary_instance_counters> per_cpu(libbpf_num_possible_cpus());
+    for (const auto& [id, fd] : instances_) {
+      InstanceCounters c{.instance = id};
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &id, per_cpu.data()) == 0) {
+        for (const auto& v : per_cpu) {
+          c.messages += v.messages;
+          c.bytes += v.bytes;
+          c.last_seen_ns = std::max<uint64_t>(c.last_seen_ns, v.last_seen_ns);
+        }
+      }
+      out.push_back(c);
+    }
+    return out;
+  }
+
+  uint64_t Undelivered() const override {
+    std::vector<uint64_t> per_cpu(libbpf_num_possible_cpus());
+    const uint32_t zero = 0;
+    uint64_t passed = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.passed), &zero, per_cpu.data()) == 0) {
+      for (uint64_t v : per_cpu) passed += v;
+    }
+    return passed + undelivered_.load();
+  }
+
+ private:
+  struct KeyLess {
+    bool operator()(const tributary_route_key& a, const tributary_route_key& b) const {
+      return std::tie(a.job, a.round, a.shard) < std::tie(b.job, b.round, b.shard);
+    }
+  };
+  static tributary_route_key MapKey(const RouteKey& k) {
+    tributary_route_key m{};
+    m.job = k.job;
+    m.round = k.round;
+    m.shard = k.shard;
+    return m;
+  }
+
+  Skeleton skel_;
+  bool attached_ = false;
+  int sender_ = -1;
+  int peer_ = -1;
+  std::thread drain_;
+  mutable std::shared_mutex mu_;
+  std::mutex write_mu_;
+  std::atomic<uint64_t> undelivered_{0};
+  std::map<InstanceId, int> instances_;
+  std::map<tributary_route_key, InstanceId, KeyLess> routes_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Router>> CreateBpfRouter() {
+  auto router = std::make_unique<SkMsgRouter>();
+  TRIBUTARY_RETURN_IF_ERROR(router->Init());
+  return std::unique_ptr<Router>(std::move(router));
+}
+
+}  // namespace tributary::ebpf
