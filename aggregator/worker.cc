@@ -180,6 +180,7 @@ int RunWorker(const WorkerOptions& options) {
   shm::Descriptor hello = shm::MakeDescriptor(shm::DescriptorKind::kHello);
   hello.client = options.instance;
   hello.sequence = static_cast<uint64_t>(getpid());
+  hello.slot = static_cast<uint32_t>(fd);  // for routers that deliver into this socket directly
   if (Status s = shm::WriteDescriptor(fd, hello); !s.ok()) {
     spdlog::error("aggregator {}: {}", options.instance, s.ToString());
     return 1;

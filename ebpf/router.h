@@ -9,6 +9,8 @@
 // Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -29,6 +31,15 @@ struct RouteKey {
   bool operator==(const RouteKey&) const = default;
 };
 
+// How a router reaches an instance: the node's end of the instance's loopback TCP connection,
+// and where the instance's own end lives (its process and fd number there), for routers that
+// deliver straight into the instance's receive queue.
+struct InstanceSocket {
+  int fd = -1;               // the node's end (accepted by the node runtime)
+  pid_t pid = -1;            // the instance process
+  int fd_in_instance = -1;   // the instance's end, as numbered in that process
+};
+
 struct InstanceCounters {
   InstanceId instance = 0;
   uint64_t messages = 0;
@@ -42,9 +53,9 @@ class Router {
 
   // "userspace" or "bpf".
   virtual std::string_view Kind() const = 0;
-  // Registers the connected socket through which `instance` receives descriptors. The router
-  // keeps its own duplicate of the fd until Detach.
-  virtual Status Attach(InstanceId instance, int socket_fd) = 0;
+  // Registers how `instance` receives descriptors. The router keeps its own duplicate of the
+  // socket it uses until Detach.
+  virtual Status Attach(InstanceId instance, const InstanceSocket& socket) = 0;
   // Forgets an instance and every route to it.
   virtual Status Detach(InstanceId instance) = 0;
   // Sends descriptors for `key` to `instance` from now on (replacing an earlier route).

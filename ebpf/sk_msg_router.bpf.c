@@ -3,10 +3,12 @@
  * socket of the aggregator instance routed for its (job, round, shard), inside the kernel.
  *
  * Attached as the msg verdict program of the instance_sockets sockhash, it runs on every
- * sendmsg of a socket in that map. A frame that is not exactly one valid descriptor, or that
- * has no route, is passed unchanged (SK_PASS) to the sender's own peer and counted: it is never
- * misrouted. Routed frames are redirected to the egress of the instance's connected socket, so
- * they arrive on the instance process's end of that connection.
+ * sendmsg of a socket in that map. Only UPDATE and FINISH descriptors travel towards
+ * aggregators; a frame that is not exactly one such valid descriptor, or that has no route, is
+ * passed unchanged (SK_PASS) to the sending socket's own peer and counted: it is never
+ * misrouted. The replies aggregators send on their own sockets pass uncounted. Routed frames
+ * are put straight on the receive queue of the instance process's own socket (BPF_F_INGRESS):
+ * no TCP transmit, no proxy, and the instance wakes in recv() as for any message.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -58,6 +60,8 @@ int tributary_route_descriptor(struct sk_msg_md *msg) {
   if (msg->size != TRIBUTARY_DESCRIPTOR_SIZE || data + sizeof(*d) > data_end) return pass();
   if (d->magic != TRIBUTARY_DESCRIPTOR_MAGIC || d->version != TRIBUTARY_DESCRIPTOR_VERSION)
     return pass();
+  /* Replies (DONE, FAILED, HELLO) from an instance's own socket go to the node as usual. */
+  if (d->kind != TRIBUTARY_DESC_UPDATE && d->kind != TRIBUTARY_DESC_FINISH) return SK_PASS;
 
   struct tributary_route_key key = {.job = d->job, .round = d->round, .shard = d->shard};
   __u64 *routed = bpf_map_lookup_elem(&routes, &key);
@@ -70,7 +74,7 @@ int tributary_route_descriptor(struct sk_msg_md *msg) {
     c->bytes += TRIBUTARY_DESCRIPTOR_SIZE;
     c->last_seen_ns = bpf_ktime_get_ns();
   }
-  return bpf_msg_redirect_hash(msg, &instance_sockets, &instance, 0);
+  return bpf_msg_redirect_hash(msg, &instance_sockets, &instance, BPF_F_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,10 +104,19 @@ class SkMsgRouter final : public Router {
 
   std::string_view Kind() const override { return "bpf"; }
 
-  Status Attach(InstanceId instance, int socket_fd) override {
+  Status Attach(InstanceId instance, const InstanceSocket& socket) override {
     if (instance == TRIBUTARY_ROUTER_SENDER_KEY) return Status::InvalidArgument("reserved id");
-    int fd = fcntl(socket_fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return Status::FromErrno("dup instance socket");
+    // The instance's own socket, taken from its process: redirected frames land on its
+    // receive queue directly.
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, socket.pid, 0));
+    if (pidfd < 0) return Status::FromErrno("pidfd_open of instance " + std::to_string(instance));
+    const int fd = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, socket.fd_in_instance, 0));
+    const int err = errno;
+    close(pidfd);
+    if (fd < 0) {
+      return Status::FromErrno("pidfd_getfd of instance " + std::to_string(instance), err);
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
     std::unique_lock lock(mu_);
     if (instances_.count(instance)) {
       close(fd);

@@ -4,8 +4,9 @@
 //
 // Create() loads the program, attaches it to the sockhash of instance sockets, and connects
 // the sending socket (a loopback TCP pair whose peer collects any frame the program passes
-// unrouted). Attach() puts an instance's connected socket in the sockhash; Route() writes the
-// routing map; Send() is one 64-byte write on the sending socket. Counters come from the
+// unrouted). Attach() takes a duplicate of the instance process's own socket (pidfd_getfd)
+// into the sockhash, so redirected frames land on its receive queue; Route() writes the routing
+// map; Send() is one 64-byte write on the sending socket. Counters come from the
 // program's per-CPU map. Everything is detached and closed by the destructor. Requires root
 // or CAP_BPF + CAP_NET_ADMIN; Create() fails with PERMISSION_DENIED otherwise, and callers
 // fall back to the userspace router. Thread-safe.

@@ -37,8 +37,8 @@ class UserspaceRouter final : public Router {
 
   std::string_view Kind() const override { return "userspace"; }
 
-  Status Attach(InstanceId instance, int socket_fd) override {
-    int fd = fcntl(socket_fd, F_DUPFD_CLOEXEC, 0);
+  Status Attach(InstanceId instance, const InstanceSocket& socket) override {
+    int fd = fcntl(socket.fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return Status::FromErrno("dup instance socket");
     std::unique_lock lock(mu_);
     auto [it, inserted] = instances_.try_emplace(instance, nullptr);

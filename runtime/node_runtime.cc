@@ -7,12 +7,15 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -41,9 +44,11 @@ class NodeRuntime::Impl {
       for (auto& [fd, inst] : by_fd_) {
         (void)router_->Detach(inst.id);
         close(fd);
+        close(inst.pidfd);
         pids.push_back(inst.pid);
       }
       by_fd_.clear();
+      by_pidfd_.clear();
       for (auto& [id, pid] : spawning_) pids.push_back(pid);
     }
     for (pid_t pid : pids) Reap(pid, std::chrono::milliseconds(2000));
@@ -104,6 +109,7 @@ class NodeRuntime::Impl {
   struct Instance {
     ebpf::InstanceId id;
     pid_t pid;
+    int pidfd;  // readable once the process has exited
     std::unique_ptr<shm::DescriptorReader> reader;
   };
 
@@ -169,17 +175,31 @@ class NodeRuntime::Impl {
       close(fd);
       return;
     }
-    if (Status s = router_->Attach(hello.client, fd); !s.ok()) {
+    const pid_t pid = static_cast<pid_t>(hello.sequence);
+    // The process's exit is watched through a pidfd: a router may hold a duplicate of the
+    // instance's own socket, and then the connection never reports end of stream.
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) {
+      spdlog::error("runtime: pidfd_open of instance {}: {}", hello.client, strerror(errno));
+      close(fd);
+      return;
+    }
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    const ebpf::InstanceSocket socket{
+        .fd = fd, .pid = pid, .fd_in_instance = static_cast<int>(hello.slot)};
+    if (Status s = router_->Attach(hello.client, socket); !s.ok()) {
       spdlog::error("runtime: attaching instance {}: {}", hello.client, s.ToString());
+      close(pidfd);
       close(fd);
       return;
     }
     {
       std::lock_guard lock(mu_);
-      by_fd_[fd] = Instance{hello.client, static_cast<pid_t>(hello.sequence),
-                            std::make_unique<shm::DescriptorReader>(fd)};
+      by_fd_[fd] = Instance{hello.client, pid, pidfd, std::make_unique<shm::DescriptorReader>(fd)};
+      by_pidfd_[pidfd] = fd;
     }
     AddToEpoll(fd);
+    AddToEpoll(pidfd);
     spdlog::debug("runtime: aggregator instance {} (pid {}) ready", hello.client, hello.sequence);
     ready_cv_.notify_all();
     if (cb_.on_instance_ready) cb_.on_instance_ready(hello.client);
@@ -208,8 +228,11 @@ class NodeRuntime::Impl {
       if (it == by_fd_.end()) return;
       inst = std::move(it->second);
       by_fd_.erase(it);
+      by_pidfd_.erase(inst.pidfd);
     }
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, inst.pidfd, nullptr);
+    close(inst.pidfd);
     (void)router_->Detach(inst.id);
     close(fd);
     Reap(inst.pid, std::chrono::milliseconds(1000));
@@ -230,6 +253,16 @@ class NodeRuntime::Impl {
         if (fd == wake_fd_) continue;
         if (fd == listen_fd_) {
           Accept();
+          continue;
+        }
+        int exited = -1;
+        {
+          std::lock_guard lock(mu_);
+          if (auto it = by_pidfd_.find(fd); it != by_pidfd_.end()) exited = it->second;
+        }
+        if (exited >= 0) {
+          OnReadable(exited);  // replies it sent before dying come first
+          Lost(exited);
         } else {
           OnReadable(fd);
         }
@@ -251,6 +284,7 @@ class NodeRuntime::Impl {
   mutable std::mutex mu_;
   std::condition_variable ready_cv_;
   std::map<int, Instance> by_fd_;
+  std::map<int, int> by_pidfd_;  // pidfd -> the instance's socket fd
   std::map<ebpf::InstanceId, pid_t> spawning_;
 };
 

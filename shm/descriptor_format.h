@@ -32,7 +32,7 @@ enum tributary_descriptor_kind {
   /* Aggregator -> node runtime: the shard named by (job, round, shard) is final. */
   TRIBUTARY_DESC_DONE = 3,
   /* Aggregator -> node runtime: first frame on a new connection; `client` holds the instance
-   * id and `sequence` the process id. */
+   * id, `sequence` the process id and `slot` the fd number of the connection in that process. */
   TRIBUTARY_DESC_HELLO = 4,
   /* Aggregator -> node runtime: processing (job, round, shard) failed; `client` holds a
    * StatusCode. */

@@ -36,8 +36,8 @@ class SkMsgRouterTest : public ::testing::Test {
     auto r = CreateBpfRouter();
     if (!r) GTEST_SKIP() << "BPF cannot be loaded here: " << r.error();
     router_ = std::move(*r);
-    ASSERT_TRUE(router_->Attach(1, a_.near).ok());
-    ASSERT_TRUE(router_->Attach(2, b_.near).ok());
+    ASSERT_TRUE(router_->Attach(1, {.fd = a_.near, .pid = getpid(), .fd_in_instance = a_.far}).ok());
+    ASSERT_TRUE(router_->Attach(2, {.fd = b_.near, .pid = getpid(), .fd_in_instance = b_.far}).ok());
   }
   uint64_t Delivered(InstanceId id) {
     for (const auto& c : router_->Counters()) {
@@ -90,8 +90,9 @@ TEST_F(SkMsgRouterTest, DetachedInstanceGetsNothingMore) {
   EXPECT_EQ(router_->Route({1, 1, 0}, 1).code(), StatusCode::kNotFound);
 }
 
-// The program itself, driven with raw frames: anything that is not exactly one valid
-// descriptor with a route is passed to the sender's peer and counted, never redirected.
+// The program itself, driven with raw frames: anything that is not exactly one valid UPDATE
+// or FINISH descriptor with a route is passed to the sender's peer and counted, never
+// redirected (replies such as DONE included).
 TEST(SkMsgProgramTest, MalformedFramesArePassedNotMisrouted) {
   if (geteuid() != 0) GTEST_SKIP() << "loading BPF needs root";
   BpfSkeleton<sk_msg_router_bpf, &sk_msg_router_bpf__open_and_load, &sk_msg_router_bpf__destroy>
@@ -105,7 +106,7 @@ TEST(SkMsgProgramTest, MalformedFramesArePassedNotMisrouted) {
   uint64_t key = TRIBUTARY_ROUTER_SENDER_KEY, fd = sender.far;
   ASSERT_EQ(bpf_map_update_elem(sockets, &key, &fd, BPF_ANY), 0);
   key = 9;
-  fd = instance.near;
+  fd = instance.far;  // frames are put on the receive queue of the instance's own socket
   ASSERT_EQ(bpf_map_update_elem(sockets, &key, &fd, BPF_ANY), 0);
   tributary_route_key route{.job = 5, .round = 1, .shard = 0};
   uint64_t target = 9;
@@ -115,18 +116,21 @@ TEST(SkMsgProgramTest, MalformedFramesArePassedNotMisrouted) {
   shm::Descriptor wrong_version = good;
   wrong_version.version = 9;
   shm::Descriptor no_route = Update(5, 2, 0, 43);
+  shm::Descriptor reply = good;
+  reply.kind = TRIBUTARY_DESC_DONE;
   char frame[128] = {};
   std::memcpy(frame, &good, sizeof good);
   ASSERT_EQ(send(sender.far, frame, 63, 0), 63);   // short
   ASSERT_EQ(send(sender.far, frame, 65, 0), 65);   // long
   ASSERT_EQ(send(sender.far, &wrong_version, 64, 0), 64);
   ASSERT_EQ(send(sender.far, &no_route, 64, 0), 64);
+  ASSERT_EQ(send(sender.far, &reply, 64, 0), 64);
   ASSERT_EQ(send(sender.far, &good, 64, 0), 64);   // the only one to redirect
 
   auto routed = SocketPair::DrainFd(instance.far, 200);
   ASSERT_EQ(routed.size(), 1u);
   EXPECT_EQ(routed[0].sequence, 42u);
-  // The passed frames reached the sender's own peer: 63 + 65 + 64 + 64 bytes.
+  // The passed frames reached the sender's own peer: 63 + 65 + 64 + 64 + 64 bytes.
   std::vector<char> passed_bytes;
   pollfd p{sender.near, POLLIN, 0};
   char buf[1024];
@@ -135,13 +139,13 @@ TEST(SkMsgProgramTest, MalformedFramesArePassedNotMisrouted) {
     if (n <= 0) break;
     passed_bytes.insert(passed_bytes.end(), buf, buf + n);
   }
-  EXPECT_EQ(passed_bytes.size(), 63u + 65u + 64u + 64u);
+  EXPECT_EQ(passed_bytes.size(), 63u + 65u + 64u + 64u + 64u);
   std::vector<uint64_t> per_cpu(libbpf_num_possible_cpus());
   const uint32_t zero = 0;
   ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(skel->maps.passed), &zero, per_cpu.data()), 0);
   uint64_t passed = 0;
   for (uint64_t v : per_cpu) passed += v;
-  EXPECT_EQ(passed, 4u);
+  EXPECT_EQ(passed, 4u);  // the DONE reply passes uncounted
   bpf_prog_detach2(bpf_program__fd(skel->progs.tributary_route_descriptor), sockets,
                    BPF_SK_MSG_VERDICT);
 }

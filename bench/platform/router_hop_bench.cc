@@ -1,0 +1,180 @@
+// Descriptor hop latency and rate, in one run, for the three ways a descriptor can travel from
+// the gateway to an aggregator instance:
+//   (a) the BPF router: one write on the router's socket, redirected by sk_msg in the kernel;
+//   (b) a sidecar: a userspace proxy process that reads each frame and writes it on (what a
+//       per-function sidecar or broker does);
+//   (c) the userspace router: a lookup and one write on the instance's own socket.
+// Latency: one descriptor at a time, sent only once the previous one arrived, from the send
+// call to the instance's blocking recv() returning it (CLOCK_MONOTONIC carried in the frame).
+// Rate: a burst of descriptors, from the first send to the last arrival.
+//
+//   router_hop_bench [--count N] [--burst B]      (the BPF row needs root)
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ebpf/userspace_router.h"
+#ifdef TRIBUTARY_HAVE_BPF
+#include "ebpf/sk_msg_router.h"
+#endif
+
+namespace {
+using tributary::shm::Descriptor;
+
+uint64_t Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+// A connected loopback TCP pair.
+struct Pair {
+  int a = -1, b = -1;
+  Pair() {
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in s{};
+    s.sin_family = AF_INET;
+    s.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof s;
+    bind(ls, (sockaddr*)&s, sizeof s);
+    listen(ls, 1);
+    getsockname(ls, (sockaddr*)&s, &len);
+    a = socket(AF_INET, SOCK_STREAM, 0);
+    connect(a, (sockaddr*)&s, sizeof s);
+    b = accept(ls, nullptr, nullptr);
+    close(ls);
+    int one = 1;
+    setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~Pair() {
+    close(a);
+    close(b);
+  }
+};
+
+bool ReadFrame(int fd, Descriptor* d) {
+  std::size_t got = 0;
+  while (got < sizeof *d) {
+    ssize_t n = recv(fd, reinterpret_cast<char*>(d) + got, sizeof *d - got, 0);
+    if (n <= 0) return false;
+    got += n;
+  }
+  return true;
+}
+
+struct Row {
+  std::string name;
+  double p50_us = 0, p99_us = 0, rate = 0;
+};
+
+// `send` delivers one frame towards `instance_fd`.
+Row Measure(const std::string& name, int instance_fd, const std::function<void(Descriptor&)>& send,
+            int count, int burst) {
+  std::atomic<uint64_t> received{0};
+  std::vector<uint64_t> latency;
+  latency.reserve(count);
+  std::atomic<bool> timing{true};
+  std::thread reader([&] {
+    Descriptor d;
+    while (ReadFrame(instance_fd, &d)) {
+      if (timing.load(std::memory_order_relaxed)) latency.push_back(Now() - d.sequence);
+      received.fetch_add(1, std::memory_order_release);
+      received.notify_one();
+      if (d.client == 1) break;  // the last frame of the run
+    }
+  });
+  Descriptor d = tributary::shm::MakeDescriptor(tributary::shm::DescriptorKind::kUpdate);
+  d.job = 1;
+  d.round = 1;
+  for (int i = 0; i < count; ++i) {
+    const uint64_t before = received.load(std::memory_order_acquire);
+    d.sequence = Now();
+    send(d);
+    received.wait(before, std::memory_order_acquire);  // futex: the sender does not spin
+  }
+  timing = false;
+  const uint64_t start_count = received.load();
+  const uint64_t t0 = Now();
+  for (int i = 0; i < burst; ++i) {
+    d.client = i + 1 == burst ? 1 : 0;
+    send(d);
+  }
+  reader.join();
+  const double seconds = (Now() - t0) / 1e9;
+  std::sort(latency.begin(), latency.end());
+  Row r{name};
+  r.p50_us = latency[latency.size() / 2] / 1e3;
+  r.p99_us = latency[latency.size() * 99 / 100] / 1e3;
+  r.rate = (received.load() - start_count) / seconds;
+  return r;
+}
+
+Row ThroughRouter(const std::string& name, tributary::ebpf::Router& router, int count, int burst) {
+  Pair p;
+  (void)router.Attach(1, {.fd = p.b, .pid = getpid(), .fd_in_instance = p.a});
+  (void)router.Route({1, 1, 0}, 1);
+  return Measure(name, p.a, [&](Descriptor& d) { (void)router.Send(d); }, count, burst);
+}
+
+Row ThroughSidecar(int count, int burst) {
+  Pair in, out;  // gateway -> in.a ... in.b -> proxy -> out.b ... out.a -> instance
+  pid_t proxy = fork();
+  if (proxy == 0) {
+    char buf[64 * 256];
+    for (;;) {
+      ssize_t n = recv(in.b, buf, sizeof buf, 0);
+      if (n <= 0) _exit(0);
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = send(out.b, buf + off, n - off, 0);
+        if (w <= 0) _exit(1);
+        off += w;
+      }
+    }
+  }
+  Row r = Measure("(b) userspace proxy process (sidecar)", out.a,
+                  [&](Descriptor& d) { (void)!send(in.a, &d, sizeof d, 0); }, count, burst);
+  kill(proxy, SIGKILL);
+  waitpid(proxy, nullptr, 0);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int count = 20000, burst = 200000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::string(argv[i]) == "--count") count = std::stoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--burst") burst = std::stoi(argv[i + 1]);
+  }
+  std::vector<Row> rows;
+#ifdef TRIBUTARY_HAVE_BPF
+  if (auto bpf = tributary::ebpf::CreateBpfRouter()) {
+    rows.push_back(ThroughRouter("(a) BPF router (sk_msg redirect)", **bpf, count, burst));
+  } else {
+    std::fprintf(stderr, "BPF router unavailable: %s\n", bpf.error().ToString().c_str());
+  }
+#endif
+  rows.push_back(ThroughSidecar(count, burst));
+  auto user = tributary::ebpf::CreateUserspaceRouter();
+  rows.push_back(ThroughRouter("(c) userspace router", *user, count, burst));
+  std::printf("| path | p50 µs | p99 µs | descriptors/s |\n|---|---|---|---|\n");
+  for (const auto& r : rows) {
+    std::printf("| %s | %.1f | %.1f | %.0f |\n", r.name.c_str(), r.p50_us, r.p99_us, r.rate);
+  }
+  return 0;
+}
