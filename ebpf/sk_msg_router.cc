@@ -6,12 +6,17 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -66,6 +71,7 @@ Status ConnectPair(int* sender, int* peer) {
 class SkMsgRouter final : public Router {
  public:
   ~SkMsgRouter() override {
+    Unpin();
     if (attached_) {
       bpf_prog_detach2(bpf_program__fd(skel_->progs.tributary_route_descriptor),
                        bpf_map__fd(skel_->maps.instance_sockets), BPF_SK_MSG_VERDICT);
@@ -79,7 +85,7 @@ class SkMsgRouter final : public Router {
     for (auto& [id, fd] : instances_) close(fd);
   }
 
-  Status Init() {
+  Status Init(const BpfRouterOptions& options) {
     TRIBUTARY_RETURN_IF_ERROR(skel_.OpenAndLoad());
     const int prog = bpf_program__fd(skel_->progs.tributary_route_descriptor);
     const int sockets = bpf_map__fd(skel_->maps.instance_sockets);
@@ -99,6 +105,7 @@ class SkMsgRouter final : public Router {
       while (recv(fd, buf, sizeof buf, 0) > 0) {
       }
     });
+    if (!options.pin_dir.empty()) TRIBUTARY_RETURN_IF_ERROR(Pin(options.pin_dir));
     return Status::Ok();
   }
 
@@ -230,7 +237,45 @@ class SkMsgRouter final : public Router {
     return m;
   }
 
+  std::vector<bpf_map*> Maps() const {
+    return {skel_->maps.instance_sockets, skel_->maps.routes, skel_->maps.counters,
+            skel_->maps.passed};
+  }
+
+  Status Pin(const std::string& dir) {
+    std::error_code ec;
+    const std::filesystem::path root = std::filesystem::path(dir).parent_path();
+    if (!std::filesystem::exists("/sys/fs/bpf/") ||
+        (statfs_type("/sys/fs/bpf") != BPF_FS_MAGIC &&
+         mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0)) {
+      return Status::FromErrno("mounting bpffs at /sys/fs/bpf");
+    }
+    std::filesystem::create_directories(root, ec);
+    std::filesystem::remove_all(dir, ec);  // pins of a run that crashed
+    if (mkdir(dir.c_str(), 0700) != 0) return Status::FromErrno("creating " + dir);
+    pin_dir_ = dir;
+    for (bpf_map* map : Maps()) {
+      const std::string path = dir + "/" + bpf_map__name(map);
+      if (bpf_map__pin(map, path.c_str()) != 0) return Status::FromErrno("pinning " + path);
+      chmod(path.c_str(), 0600);
+    }
+    return Status::Ok();
+  }
+
+  void Unpin() {
+    if (pin_dir_.empty()) return;
+    for (bpf_map* map : Maps()) (void)bpf_map__unpin(map, nullptr);
+    rmdir(pin_dir_.c_str());
+    pin_dir_.clear();
+  }
+
+  static long statfs_type(const char* path) {
+    struct statfs st;
+    return statfs(path, &st) == 0 ? static_cast<long>(st.f_type) : 0;
+  }
+
   Skeleton skel_;
+  std::string pin_dir_;
   bool attached_ = false;
   int sender_ = -1;
   int peer_ = -1;
@@ -244,9 +289,9 @@ class SkMsgRouter final : public Router {
 
 }  // namespace
 
-Result<std::unique_ptr<Router>> CreateBpfRouter() {
+Result<std::unique_ptr<Router>> CreateBpfRouter(const BpfRouterOptions& options) {
   auto router = std::make_unique<SkMsgRouter>();
-  TRIBUTARY_RETURN_IF_ERROR(router->Init());
+  TRIBUTARY_RETURN_IF_ERROR(router->Init(options));
   return std::unique_ptr<Router>(std::move(router));
 }
 

@@ -38,17 +38,29 @@ class RuntimeDirectory final : public InstanceDirectory {
   std::atomic<runtime::NodeRuntime*> runtime_{nullptr};
 };
 
-// Removes the shared memory left by earlier nodes on this machine that died without cleaning
-// up: segments named tributary-p<PID>-... whose PID no longer runs.
-void RemoveStaleSegments() {
+constexpr char kBpfPinRoot[] = "/sys/fs/bpf/tributary";
+
+// Removes what earlier nodes on this machine left when they died without cleaning up: shared
+// memory named tributary-p<PID>-... and BPF pins under kBpfPinRoot/p<PID>, whose PID no longer
+// runs.
+void RemoveStaleRunFiles() {
+  auto gone = [](const char* digits) {
+    const pid_t pid = static_cast<pid_t>(std::strtol(digits, nullptr, 10));
+    return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+  };
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("tributary-p", 0) != 0) continue;
-    const pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + 11, nullptr, 10));
-    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+    if (name.rfind("tributary-p", 0) == 0 && gone(name.c_str() + 11)) {
       spdlog::info("removing stale shared memory {} of a node that is gone", name);
       std::filesystem::remove(entry.path(), ec);
+    }
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(kBpfPinRoot, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("p", 0) == 0 && gone(name.c_str() + 1)) {
+      spdlog::info("removing stale BPF pins {} of a node that is gone", entry.path().string());
+      std::filesystem::remove_all(entry.path(), ec);
     }
   }
 }
@@ -73,9 +85,10 @@ class Node::Impl {
   }
 
   Status Init(const NodeOptions& o) {
-    RemoveStaleSegments();
-    TRIBUTARY_ASSIGN_OR_RETURN(router_, MakeRouter(o.router));
+    RemoveStaleRunFiles();
     const std::string node = o.node_id.empty() ? "p" + std::to_string(getpid()) : o.node_id;
+    TRIBUTARY_ASSIGN_OR_RETURN(router_,
+                               MakeRouter(o.router, std::string(kBpfPinRoot) + "/" + node));
     const std::string prefix = "tributary-" + node + "-job-";
     control_ = std::make_unique<ControlPlane>(
         ControlPlaneOptions{.pool_prefix = prefix,
@@ -132,15 +145,17 @@ class Node::Impl {
  private:
   // "bpf": the sk_msg router or an error; "auto": the sk_msg router when it can be loaded,
   // the userspace router otherwise; "userspace": the userspace router.
-  static Result<std::unique_ptr<ebpf::Router>> MakeRouter(const std::string& kind) {
+  static Result<std::unique_ptr<ebpf::Router>> MakeRouter(const std::string& kind,
+                                                          const std::string& pin_dir) {
     if (kind != "auto" && kind != "userspace" && kind != "bpf") {
       return Status::InvalidArgument("unknown router '" + kind + "' (auto|userspace|bpf)");
     }
     if (kind != "userspace") {
 #ifdef TRIBUTARY_HAVE_BPF
-      auto bpf = ebpf::CreateBpfRouter();
+      auto bpf = ebpf::CreateBpfRouter({.pin_dir = pin_dir});
       if (bpf) {
-        spdlog::info("router: bpf (sk_msg redirect in the kernel, 64-byte descriptors)");
+        spdlog::info("router: bpf (sk_msg redirect in the kernel, 64-byte descriptors; maps "
+                     "pinned in {})", pin_dir);
         return std::move(*bpf);
       }
       if (kind == "bpf") return bpf.error().WithContext("--router bpf");

@@ -6,6 +6,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -148,6 +150,50 @@ TEST(SkMsgProgramTest, MalformedFramesArePassedNotMisrouted) {
   EXPECT_EQ(passed, 4u);  // the DONE reply passes uncounted
   bpf_prog_detach2(bpf_program__fd(skel->progs.tributary_route_descriptor), sockets,
                    BPF_SK_MSG_VERDICT);
+}
+
+}  // namespace
+}  // namespace tributary::ebpf
+
+namespace tributary::ebpf {
+namespace {
+
+// Maps are pinned 0600 under the node's directory while the router lives, unpinned after;
+// pins left by a router that died without cleaning up are replaced.
+TEST(SkMsgRouterPinTest, PinsLiveWithTheRouterAndStalePinsAreReplaced) {
+  if (geteuid() != 0) GTEST_SKIP() << "the BPF router needs root";
+  const std::string dir = "/sys/fs/bpf/tributary/test-" + std::to_string(getpid());
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // a node that crashes with its maps pinned
+    auto r = CreateBpfRouter({.pin_dir = dir});
+    std::quick_exit(r ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) GTEST_SKIP() << "BPF cannot be loaded here";
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/routes").c_str(), &st), 0) << "the crashed router's pins are gone";
+  {
+    auto r = CreateBpfRouter({.pin_dir = dir});
+    ASSERT_TRUE(r) << r.error();
+    for (const char* map : {"routes", "counters", "instance_sockets", "passed"}) {
+      ASSERT_EQ(stat((dir + "/" + map).c_str(), &st), 0) << map;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << map;
+    }
+    // The pinned routing map is the live one: a route written through the router shows there.
+    SocketPair p;
+    ASSERT_TRUE((*r)->Attach(4, {.fd = p.near, .pid = getpid(), .fd_in_instance = p.far}).ok());
+    ASSERT_TRUE((*r)->Route({11, 2, 3}, 4).ok());
+    int pinned = bpf_obj_get((dir + "/routes").c_str());
+    ASSERT_GE(pinned, 0);
+    tributary_route_key key{.job = 11, .round = 2, .shard = 3};
+    uint64_t instance = 0;
+    EXPECT_EQ(bpf_map_lookup_elem(pinned, &key, &instance), 0);
+    EXPECT_EQ(instance, 4u);
+    close(pinned);
+  }
+  EXPECT_NE(stat(dir.c_str(), &st), 0) << "pins must go with the router";
 }
 
 }  // namespace

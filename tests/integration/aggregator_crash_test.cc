@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
+#include <set>
 #include <thread>
 
 #include "clients/cpp/client.h"
@@ -12,13 +15,36 @@
 #include "tests/integration/push_helpers.h"
 #include "tests/integration/serve_process.h"
 
+#ifdef TRIBUTARY_HAVE_BPF
+#include <bpf/bpf.h>
+#endif
+
 namespace tributary::testing {
 namespace {
+
+// Instance ids in the BPF router's pinned sockhash (empty when it is not in use).
+std::set<uint64_t> SockhashKeys(const std::string& node) {
+  std::set<uint64_t> keys;
+#ifdef TRIBUTARY_HAVE_BPF
+  const int fd = bpf_obj_get(("/sys/fs/bpf/tributary/" + node + "/instance_sockets").c_str());
+  if (fd < 0) return keys;
+  uint64_t key = 0, next = 0;
+  uint64_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.insert(next);
+    key = next;
+    prev = &key;
+  }
+  close(fd);
+#endif
+  return keys;
+}
 
 TEST(AggregatorCrashTest, KilledAggregatorMidRoundLosesNothing) {
   constexpr std::size_t kParams = 1 << 20;
   constexpr uint64_t kSeed = 42;
-  ServeProcess serve({"--aggregators", "2"});
+  const std::string node = "crash-" + std::to_string(getpid());
+  ServeProcess serve({"--aggregators", "2", "--node-id", node});
   ASSERT_TRUE(serve.ok());
   const uint64_t job = serve.CreateJob(kParams, /*rounds=*/2, /*clients_per_round=*/4,
                                        /*shards=*/2);
@@ -41,6 +67,12 @@ TEST(AggregatorCrashTest, KilledAggregatorMidRoundLosesNothing) {
   }
   push(0);
   push(1);
+  const std::set<uint64_t> keys_before = SockhashKeys(node);
+#ifdef TRIBUTARY_HAVE_BPF
+  if (geteuid() == 0) {
+    EXPECT_EQ(keys_before.size(), 3u) << "root: the BPF router holds the sender and 2 instances";
+  }
+#endif
   ASSERT_EQ(kill(before[0], SIGKILL), 0);
   push(2);
   push(3);
@@ -63,6 +95,16 @@ TEST(AggregatorCrashTest, KilledAggregatorMidRoundLosesNothing) {
   EXPECT_EQ(after.size(), 2u);
   EXPECT_EQ(std::find(after.begin(), after.end(), before[0]), after.end());
   EXPECT_EQ(serve.GetJob(job).pool_free_slots(), info.pool_slots() - 3);
+  // With the BPF router (root), the dead instance left the kernel's sockhash and its
+  // replacement joined it: the same number of sockets, one id replaced.
+  if (!keys_before.empty()) {
+    const std::set<uint64_t> keys_after = SockhashKeys(node);
+    EXPECT_EQ(keys_after.size(), keys_before.size());
+    std::vector<uint64_t> gone;
+    std::set_difference(keys_before.begin(), keys_before.end(), keys_after.begin(),
+                        keys_after.end(), std::back_inserter(gone));
+    EXPECT_EQ(gone.size(), 1u);
+  }
 
   // The next round runs on the new process as well.
   for (uint64_t i = 0; i < 4; ++i) {
