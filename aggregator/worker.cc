@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -52,7 +51,6 @@ class Worker {
         spdlog::error("aggregator {}: {}", options_.instance, s.ToString());
         return 1;
       }
-      if (batch.empty()) DropRemovedPools();  // receive timeout: housekeeping
       for (const auto& d : batch) Handle(d);
     }
   }
@@ -63,6 +61,7 @@ class Worker {
     switch (shm::KindOf(d)) {
       case shm::DescriptorKind::kUpdate: s = Fold(d); break;
       case shm::DescriptorKind::kFinish: s = Finish(d); break;
+      case shm::DescriptorKind::kJobEnded: ForgetJob(d.job); return;
       default: s = Status::InvalidArgument("unexpected descriptor kind"); break;
     }
     if (s.ok()) return;
@@ -137,17 +136,10 @@ class Worker {
     return shm::WriteDescriptor(fd_, done);
   }
 
-  // Unmaps the pools of jobs whose segment the control plane removed.
-  void DropRemovedPools() {
-    for (auto it = jobs_.begin(); it != jobs_.end();) {
-      struct stat st;
-      if (stat(("/dev/shm/" + it->second.pool->name()).c_str(), &st) != 0) {
-        std::erase_if(shards_, [&](const auto& kv) { return kv.first.first == it->first; });
-        it = jobs_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+  // Unmaps the job's pool and drops its rules.
+  void ForgetJob(uint64_t job) {
+    std::erase_if(shards_, [&](const auto& kv) { return kv.first.first == job; });
+    jobs_.erase(job);
   }
 
   WorkerOptions options_;
@@ -175,14 +167,19 @@ int RunWorker(const WorkerOptions& options) {
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  timeval tv{.tv_sec = 1, .tv_usec = 0};  // wake once a second to drop removed pools
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   shm::Descriptor hello = shm::MakeDescriptor(shm::DescriptorKind::kHello);
   hello.client = options.instance;
   hello.sequence = static_cast<uint64_t>(getpid());
   hello.slot = static_cast<uint32_t>(fd);  // for routers that deliver into this socket directly
   if (Status s = shm::WriteDescriptor(fd, hello); !s.ok()) {
     spdlog::error("aggregator {}: {}", options.instance, s.ToString());
+    return 1;
+  }
+  // Wait until the runtime says the router has attached this socket (see descriptor_format.h).
+  shm::Descriptor attached;
+  if (recv(fd, &attached, sizeof attached, MSG_WAITALL) != sizeof attached ||
+      shm::KindOf(attached) != shm::DescriptorKind::kHello) {
+    spdlog::error("aggregator {}: the node runtime did not acknowledge", options.instance);
     return 1;
   }
   int rc = Worker(options, fd).Run();

@@ -6,8 +6,8 @@
 // read in place from the job's shared-memory pool, into the shard's rule; FINISH writes the
 // shard's result into the output slot and answers DONE (or FAILED with the reason's code).
 //
-// Pools are opened on first use by name (prefix + job id) and dropped once the control plane
-// has removed them. Single-threaded.
+// Pools are opened on first use by name (prefix + job id) and dropped on JOB_ENDED. Between
+// descriptors the process sleeps in recv() and uses no CPU. Single-threaded.
 #pragma once
 
 #include <cstdint>

@@ -93,7 +93,7 @@ struct Job {
 
 class ControlPlane::Impl {
  public:
-  Impl(ControlPlaneOptions o, ebpf::Router* router, const InstanceDirectory* instances)
+  Impl(ControlPlaneOptions o, ebpf::Router* router, InstanceDirectory* instances)
       : options_(std::move(o)), router_(router), instances_(instances) {
     ticker_ = std::thread([this] { TickLoop(); });
   }
@@ -758,6 +758,7 @@ class ControlPlane::Impl {
     job.versions.erase(job.versions.begin(), job.versions.end() - 1);  // keep the label only
     (void)shm::SlotPool::Remove(job.pool->name());
     job.pool.reset();  // streams still reading hold their own reference
+    ForgetInAggregators(job);
     used_bytes_ -= job_bytes_[job.id];
     job_bytes_.erase(job.id);
   }
@@ -782,10 +783,18 @@ class ControlPlane::Impl {
     for (const auto& p : job.versions) (void)job.pool->Release(p.slot);
     (void)shm::SlotPool::Remove(job.pool->name());
     job.pool = std::shared_ptr<shm::SlotPool>(std::move(final_pool).value());
+    ForgetInAggregators(job);
     job.versions = {{last.version, *slot, last.checksum}};
     const uint64_t bytes = job.pool->slot_bytes();
     used_bytes_ = used_bytes_ - job_bytes_[job.id] + bytes;
     job_bytes_[job.id] = bytes;
+  }
+
+  // The aggregators unmap the job's round pool and drop its rules.
+  void ForgetInAggregators(const Job& job) {
+    shm::Descriptor d = shm::MakeDescriptor(shm::DescriptorKind::kJobEnded);
+    d.job = job.id;
+    instances_->Broadcast(d);
   }
 
   void TickLoop() {
@@ -809,7 +818,7 @@ class ControlPlane::Impl {
 
   ControlPlaneOptions options_;
   ebpf::Router* router_;
-  const InstanceDirectory* instances_;
+  InstanceDirectory* instances_;
   mutable std::mutex mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;
@@ -825,7 +834,7 @@ class ControlPlane::Impl {
 };
 
 ControlPlane::ControlPlane(ControlPlaneOptions options, ebpf::Router* router,
-                           const InstanceDirectory* instances)
+                           InstanceDirectory* instances)
     : impl_(std::make_unique<Impl>(std::move(options), router, instances)) {}
 ControlPlane::~ControlPlane() = default;
 

@@ -38,11 +38,13 @@ struct ControlPlaneOptions {
   std::chrono::milliseconds tick{20};   // how often round deadlines are checked
 };
 
-// The instances that may aggregate; implemented by the node runtime.
+// The aggregator instances of the node; implemented by the node runtime.
 class InstanceDirectory {
  public:
   virtual ~InstanceDirectory() = default;
   virtual std::vector<ebpf::InstanceId> LiveInstances() const = 0;
+  // Sends `d` to every live instance (job-wide notices such as JOB_ENDED).
+  virtual void Broadcast(const shm::Descriptor& d) = 0;
 };
 
 // A slot reserved for one update while it streams in.
@@ -70,7 +72,7 @@ struct ModelRef {
 class ControlPlane {
  public:
   ControlPlane(ControlPlaneOptions options, ebpf::Router* router,
-               const InstanceDirectory* instances);
+               InstanceDirectory* instances);
   ~ControlPlane();
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;

@@ -32,6 +32,9 @@ class RuntimeDirectory final : public InstanceDirectory {
     runtime::NodeRuntime* r = runtime_.load();
     return r ? r->LiveInstances() : std::vector<ebpf::InstanceId>{};
   }
+  void Broadcast(const shm::Descriptor& d) override {
+    if (runtime::NodeRuntime* r = runtime_.load()) r->Broadcast(d);
+  }
   void Set(runtime::NodeRuntime* r) { runtime_ = r; }
 
  private:

@@ -105,6 +105,15 @@ class NodeRuntime::Impl {
 
   uint64_t processes_started() const { return started_.load(); }
 
+  void Broadcast(const shm::Descriptor& d) {
+    std::lock_guard lock(mu_);
+    for (const auto& [fd, inst] : by_fd_) {
+      if (Status s = shm::WriteDescriptor(fd, d); !s.ok()) {
+        spdlog::debug("runtime: to instance {}: {}", inst.id, s.ToString());  // it is going away
+      }
+    }
+  }
+
  private:
   struct Instance {
     ebpf::InstanceId id;
@@ -200,6 +209,12 @@ class NodeRuntime::Impl {
     }
     AddToEpoll(fd);
     AddToEpoll(pidfd);
+    // The instance waits for this before it sleeps in recv(): a receive that began before its
+    // socket joined a BPF sockhash would not see frames redirected into it.
+    if (Status s = shm::WriteDescriptor(fd, shm::MakeDescriptor(shm::DescriptorKind::kHello));
+        !s.ok()) {
+      spdlog::warn("runtime: instance {}: {}", hello.client, s.ToString());
+    }
     spdlog::debug("runtime: aggregator instance {} (pid {}) ready", hello.client, hello.sequence);
     ready_cv_.notify_all();
     if (cb_.on_instance_ready) cb_.on_instance_ready(hello.client);
@@ -305,5 +320,6 @@ NodeRuntime::~NodeRuntime() = default;
 std::vector<ebpf::InstanceId> NodeRuntime::LiveInstances() const { return impl_->LiveInstances(); }
 pid_t NodeRuntime::PidOf(ebpf::InstanceId id) const { return impl_->PidOf(id); }
 uint64_t NodeRuntime::processes_started() const { return impl_->processes_started(); }
+void NodeRuntime::Broadcast(const shm::Descriptor& d) { impl_->Broadcast(d); }
 
 }  // namespace tributary::runtime

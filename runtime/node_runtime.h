@@ -57,6 +57,8 @@ class NodeRuntime {
   pid_t PidOf(ebpf::InstanceId instance) const;
   // Aggregator processes started so far (the warm pool plus replacements).
   uint64_t processes_started() const;
+  // Writes `d` to every live instance on its connection (not through the router).
+  void Broadcast(const shm::Descriptor& d);
 
  private:
   class Impl;

@@ -23,6 +23,7 @@ enum class DescriptorKind : uint8_t {
   kDone = TRIBUTARY_DESC_DONE,
   kHello = TRIBUTARY_DESC_HELLO,
   kFailed = TRIBUTARY_DESC_FAILED,
+  kJobEnded = TRIBUTARY_DESC_JOB_ENDED,
 };
 
 // A zeroed descriptor of `kind` with magic and version set.

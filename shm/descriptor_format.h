@@ -32,11 +32,15 @@ enum tributary_descriptor_kind {
   /* Aggregator -> node runtime: the shard named by (job, round, shard) is final. */
   TRIBUTARY_DESC_DONE = 3,
   /* Aggregator -> node runtime: first frame on a new connection; `client` holds the instance
-   * id, `sequence` the process id and `slot` the fd number of the connection in that process. */
+   * id, `sequence` the process id and `slot` the fd number of the connection in that process.
+   * The runtime answers with a HELLO of its own once the router has attached the instance. */
   TRIBUTARY_DESC_HELLO = 4,
   /* Aggregator -> node runtime: processing (job, round, shard) failed; `client` holds a
    * StatusCode. */
   TRIBUTARY_DESC_FAILED = 5,
+  /* Node runtime -> aggregator: job `job` has ended or moved out of its pool; drop what is
+   * kept for it (its pool mapping, its rules). */
+  TRIBUTARY_DESC_JOB_ENDED = 6,
 };
 
 struct tributary_descriptor {

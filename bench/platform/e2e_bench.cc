@@ -8,6 +8,8 @@
 //   e2e_bench round [--clients N] [--params P] [--rounds R]
 //     N clients push concurrently; reports round time (start to published model) and
 //     aggregation time (last update accepted to published) per round.
+//   e2e_bench idle [--reps SECONDS]
+//     CPU used by the warm aggregator processes (and the gateway) while nothing runs.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
@@ -268,6 +270,22 @@ int Round(uint32_t clients, uint64_t params, uint32_t rounds) {
   return 0;
 }
 
+// CPU the aggregator processes use while no job runs, over `seconds`.
+int Idle(int seconds) {
+  Serve serve;
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // let the warm pool settle
+  std::map<pid_t, ProcStat> before;
+  for (pid_t k : Children(serve.pid())) before[k] = Stat(k);
+  const ProcStat gateway_before = Stat(serve.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  double cpu = 0;
+  for (auto& [k, st] : before) cpu += Stat(k).cpu_s - st.cpu_s;
+  std::printf("| idle seconds | aggregator processes | their CPU s | gateway CPU s |\n|---|---|---|---|\n");
+  std::printf("| %d | %zu | %.2f | %.2f |\n", seconds, before.size(), cpu,
+              Stat(serve.pid()).cpu_s - gateway_before.cpu_s);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -286,6 +304,7 @@ int main(int argc, char** argv) {
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(clients, params, rounds);
+  if (scenario == "idle") return Idle(reps);
   std::fprintf(stderr, "usage: e2e_bench ingest|round [--params P] [--reps R] [--clients N] [--rounds R]\n");
   return 2;
 }

@@ -3,7 +3,9 @@
 // weighted average computed in double precision. Also the operator's watch stream.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "clients/cpp/client.h"
 #include "tests/integration/serve_process.h"
@@ -67,6 +69,19 @@ TEST(EndToEndTest, SixteenClientsThreeRoundsOfAMillionParams) {
   auto older = reader.Pull(job, 2, false);
   ASSERT_FALSE(older);
   EXPECT_EQ(older.error().code(), StatusCode::kNotFound);
+  // The aggregator processes were told the job ended and unmapped its round pool.
+  const std::string round_pool = "-job-" + std::to_string(job) + " (deleted)";
+  bool still_mapped = true;
+  for (int i = 0; i < 100 && still_mapped; ++i) {
+    still_mapped = false;
+    for (pid_t child : serve.Children()) {
+      std::ifstream maps("/proc/" + std::to_string(child) + "/maps");
+      std::string line;
+      while (std::getline(maps, line)) still_mapped |= line.find(round_pool) != std::string::npos;
+    }
+    if (still_mapped) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(still_mapped) << "an aggregator still maps the completed job's round pool";
 
   out.clear();
   ASSERT_EQ(RunTributary({"job", "list", "--server", serve.target()}, &out), 0);
