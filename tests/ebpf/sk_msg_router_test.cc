@@ -82,6 +82,31 @@ TEST_F(SkMsgRouterTest, RerouteMidStreamLosesAndRepeatsNothing) {
   for (std::size_t i = 0; i < at_b.size(); ++i) EXPECT_EQ(at_b[i].sequence, 50 + i);
 }
 
+// Scale out from one instance to three mid-stream: the routing map is rewritten for two of
+// three shards; every descriptor arrives exactly once, at the instance routed when it was sent.
+TEST_F(SkMsgRouterTest, ScaleOutFromOneToThreeMidStream) {
+  SocketPair c;
+  ASSERT_TRUE(router_->Attach(3, {.fd = c.near, .pid = getpid(), .fd_in_instance = c.far}).ok());
+  for (uint32_t shard = 0; shard < 3; ++shard) ASSERT_TRUE(router_->Route({8, 1, shard}, 1).ok());
+  uint64_t seq = 0;
+  for (; seq < 300; ++seq) ASSERT_TRUE(router_->Send(Update(8, 1, seq % 3, seq)).ok());
+  ASSERT_TRUE(router_->Route({8, 1, 1}, 2).ok());
+  ASSERT_TRUE(router_->Route({8, 1, 2}, 3).ok());
+  for (; seq < 600; ++seq) ASSERT_TRUE(router_->Send(Update(8, 1, seq % 3, seq)).ok());
+  auto at_a = a_.Drain(), at_b = b_.Drain(), at_c = c.Drain();
+  EXPECT_EQ(at_a.size(), 300u + 100u);
+  EXPECT_EQ(at_b.size(), 100u);
+  EXPECT_EQ(at_c.size(), 100u);
+  std::vector<int> seen(600, 0);
+  for (const auto* frames : {&at_a, &at_b, &at_c}) {
+    for (const auto& d : *frames) ++seen[d.sequence];
+  }
+  for (uint64_t i = 0; i < 600; ++i) EXPECT_EQ(seen[i], 1) << i;
+  for (const auto& d : at_b) EXPECT_TRUE(d.shard == 1 && d.sequence >= 300);
+  for (const auto& d : at_c) EXPECT_TRUE(d.shard == 2 && d.sequence >= 300);
+  EXPECT_EQ(Delivered(1) + Delivered(2) + Delivered(3), 600u);
+}
+
 TEST_F(SkMsgRouterTest, DetachedInstanceGetsNothingMore) {
   ASSERT_TRUE(router_->Route({1, 1, 0}, 1).ok());
   ASSERT_TRUE(router_->Detach(1).ok());
