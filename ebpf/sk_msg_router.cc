@@ -1,11 +1,8 @@
 #include "ebpf/sk_msg_router.h"
 
-#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -26,6 +23,7 @@
 #include <vector>
 
 #include "ebpf/bpf_skeleton.h"
+#include "ebpf/loopback_pair.h"
 #include "ebpf/router_abi.h"
 #include "sk_msg_router.skel.h"
 #include "shm/descriptor_stream.h"
@@ -35,38 +33,6 @@ namespace {
 
 using Skeleton = BpfSkeleton<sk_msg_router_bpf, &sk_msg_router_bpf__open_and_load,
                              &sk_msg_router_bpf__destroy>;
-
-// A connected loopback TCP pair: `sender` is where descriptors are written (its sendmsg runs
-// the verdict program), `peer` receives whatever the program passes unrouted.
-Status ConnectPair(int* sender, int* peer) {
-  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (ls < 0) return Status::FromErrno("router socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  Status s;
-  if (bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(ls, 1) != 0 ||
-      getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    s = Status::FromErrno("router listener");
-  }
-  int c = s.ok() ? socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
-  if (s.ok() && (c < 0 || connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)) {
-    s = Status::FromErrno("router connect");
-  }
-  int p = s.ok() ? accept4(ls, nullptr, nullptr, SOCK_CLOEXEC) : -1;
-  if (s.ok() && p < 0) s = Status::FromErrno("router accept");
-  close(ls);
-  if (!s.ok()) {
-    if (c >= 0) close(c);
-    return s;
-  }
-  int one = 1;
-  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  *sender = c;
-  *peer = p;
-  return Status::Ok();
-}
 
 class SkMsgRouter final : public Router {
  public:
@@ -93,7 +59,11 @@ class SkMsgRouter final : public Router {
       return Status::FromErrno("attaching the sk_msg program");
     }
     attached_ = true;
-    TRIBUTARY_RETURN_IF_ERROR(ConnectPair(&sender_, &peer_));
+    // Descriptors are written on `sender_` (its sendmsg runs the verdict program); whatever
+    // the program passes unrouted arrives on `peer_`.
+    TRIBUTARY_ASSIGN_OR_RETURN(LoopbackPair pair, LoopbackPair::Connect());
+    sender_ = pair.ReleaseConnected();
+    peer_ = pair.ReleaseAccepted();
     const uint64_t key = TRIBUTARY_ROUTER_SENDER_KEY;
     const uint64_t fd = static_cast<uint64_t>(sender_);
     if (bpf_map_update_elem(sockets, &key, &fd, BPF_ANY) != 0) {

@@ -79,23 +79,12 @@ Eigen::MatrixXd SquaredDistancesFromGram(const Eigen::MatrixXd& gram) {
   return dist;
 }
 
-std::vector<double> SquaredNorms(UpdateViews updates) {
-  const std::size_t n = updates.size();
-  const std::size_t dim = updates[0].size();
-  std::vector<std::vector<double>> partial(internal::MaxThreads(), std::vector<double>(n, 0.0));
-  const int threads = ForBlocks(dim, n * dim, [&](std::size_t begin, std::size_t end, int t) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* x = updates[i].data();
-      double s = 0.0;
-#pragma omp simd reduction(+ : s)
-      for (std::size_t k = begin; k < end; ++k) s += double{x[k]} * double{x[k]};
-      partial[t][i] += s;
-    }
-  });
-  return SumPartials(partial, threads);
-}
+namespace {
 
-std::vector<double> SquaredDistancesTo(UpdateViews updates, std::span<const double> point) {
+// For each update i, the sum over coordinates k of square(offset(k) applied to x_i[k]), over
+// both cores in blocks; `offset(k)` is what is subtracted from x_i[k] (0 for norms).
+template <typename Offset>
+std::vector<double> SumOfSquares(UpdateViews updates, Offset offset) {
   const std::size_t n = updates.size();
   const std::size_t dim = updates[0].size();
   std::vector<std::vector<double>> partial(internal::MaxThreads(), std::vector<double>(n, 0.0));
@@ -105,13 +94,23 @@ std::vector<double> SquaredDistancesTo(UpdateViews updates, std::span<const doub
       double s = 0.0;
 #pragma omp simd reduction(+ : s)
       for (std::size_t k = begin; k < end; ++k) {
-        const double diff = double{x[k]} - point[k];
+        const double diff = double{x[k]} - offset(k);
         s += diff * diff;
       }
       partial[t][i] += s;
     }
   });
   return SumPartials(partial, threads);
+}
+
+}  // namespace
+
+std::vector<double> SquaredNorms(UpdateViews updates) {
+  return SumOfSquares(updates, [](std::size_t) { return 0.0; });
+}
+
+std::vector<double> SquaredDistancesTo(UpdateViews updates, std::span<const double> point) {
+  return SumOfSquares(updates, [point](std::size_t k) { return point[k]; });
 }
 
 }  // namespace tributary::robust

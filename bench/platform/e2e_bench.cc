@@ -10,9 +10,7 @@
 //     aggregation time (last update accepted to published) per round.
 //   e2e_bench idle [--reps SECONDS]
 //     CPU used by the warm aggregator processes (and the gateway) while nothing runs.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -36,6 +34,7 @@
 #include "cli/heap_tuning.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/synthetic_update.h"
+#include "ebpf/loopback_pair.h"
 #include "tributary/v1/operator.grpc.pb.h"
 
 extern char** environ;
@@ -128,40 +127,28 @@ class Serve {
   std::unique_ptr<tributary::v1::OperatorService::Stub> op_;
 };
 
-// Sends `bytes` over a fresh loopback TCP connection into a pre-faulted buffer; returns s.
+// Sends `src` over a fresh loopback TCP connection into a pre-faulted buffer; returns s.
 double TcpTransfer(const std::vector<char>& src, std::vector<char>& dst) {
-  int ls = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(ls, (sockaddr*)&a, sizeof a);
-  listen(ls, 1);
-  getsockname(ls, (sockaddr*)&a, &len);
+  auto pair = tributary::ebpf::LoopbackPair::Connect(/*nodelay=*/false).value();
   std::thread receiver([&] {
-    int fd = accept(ls, nullptr, nullptr);
     std::size_t got = 0;
     while (got < dst.size()) {
-      ssize_t n = recv(fd, dst.data() + got, std::min<std::size_t>(4 << 20, dst.size() - got), 0);
+      ssize_t n = recv(pair.accepted(), dst.data() + got,
+                       std::min<std::size_t>(4 << 20, dst.size() - got), 0);
       if (n <= 0) break;
       got += n;
     }
-    close(fd);
   });
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  connect(fd, (sockaddr*)&a, sizeof a);
   auto t0 = Clock::now();
   std::size_t sent = 0;
   while (sent < src.size()) {
-    ssize_t n = send(fd, src.data() + sent, std::min<std::size_t>(4 << 20, src.size() - sent), 0);
+    ssize_t n = send(pair.connected(), src.data() + sent,
+                     std::min<std::size_t>(4 << 20, src.size() - sent), 0);
     if (n <= 0) break;
     sent += n;
   }
   receiver.join();
-  double s = Since(t0);
-  close(fd);
-  close(ls);
-  return s;
+  return Since(t0);
 }
 
 std::size_t g_chunk_bytes = 1u << 20;

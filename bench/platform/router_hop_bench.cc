@@ -9,9 +9,6 @@
 // Rate: a burst of descriptors, from the first send to the last arrival.
 //
 //   router_hop_bench [--count N] [--burst B]      (the BPF row needs root)
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -27,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "ebpf/loopback_pair.h"
 #include "ebpf/userspace_router.h"
 #ifdef TRIBUTARY_HAVE_BPF
 #include "ebpf/sk_msg_router.h"
@@ -40,32 +38,6 @@ uint64_t Now() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
-
-// A connected loopback TCP pair.
-struct Pair {
-  int a = -1, b = -1;
-  Pair() {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in s{};
-    s.sin_family = AF_INET;
-    s.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof s;
-    bind(ls, (sockaddr*)&s, sizeof s);
-    listen(ls, 1);
-    getsockname(ls, (sockaddr*)&s, &len);
-    a = socket(AF_INET, SOCK_STREAM, 0);
-    connect(a, (sockaddr*)&s, sizeof s);
-    b = accept(ls, nullptr, nullptr);
-    close(ls);
-    int one = 1;
-    setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~Pair() {
-    close(a);
-    close(b);
-  }
-};
 
 bool ReadFrame(int fd, Descriptor* d) {
   std::size_t got = 0;
@@ -125,29 +97,32 @@ Row Measure(const std::string& name, int instance_fd, const std::function<void(D
 }
 
 Row ThroughRouter(const std::string& name, tributary::ebpf::Router& router, int count, int burst) {
-  Pair p;
-  (void)router.Attach(1, {.fd = p.b, .pid = getpid(), .fd_in_instance = p.a});
+  auto p = tributary::ebpf::LoopbackPair::Connect().value();
+  (void)router.Attach(1, {.fd = p.accepted(), .pid = getpid(), .fd_in_instance = p.connected()});
   (void)router.Route({1, 1, 0}, 1);
-  return Measure(name, p.a, [&](Descriptor& d) { (void)router.Send(d); }, count, burst);
+  return Measure(name, p.connected(), [&](Descriptor& d) { (void)router.Send(d); }, count, burst);
 }
 
 Row ThroughSidecar(int count, int burst) {
-  Pair in, out;  // gateway -> in.a ... in.b -> proxy -> out.b ... out.a -> instance
+  // gateway -> in.connected ... in.accepted -> proxy -> out.accepted ... out.connected -> instance
+  auto in = tributary::ebpf::LoopbackPair::Connect().value();
+  auto out = tributary::ebpf::LoopbackPair::Connect().value();
   pid_t proxy = fork();
   if (proxy == 0) {
     char buf[64 * 256];
     for (;;) {
-      ssize_t n = recv(in.b, buf, sizeof buf, 0);
+      ssize_t n = recv(in.accepted(), buf, sizeof buf, 0);
       if (n <= 0) _exit(0);
       for (ssize_t off = 0; off < n;) {
-        ssize_t w = send(out.b, buf + off, n - off, 0);
+        ssize_t w = send(out.accepted(), buf + off, n - off, 0);
         if (w <= 0) _exit(1);
         off += w;
       }
     }
   }
-  Row r = Measure("(b) userspace proxy process (sidecar)", out.a,
-                  [&](Descriptor& d) { (void)!send(in.a, &d, sizeof d, 0); }, count, burst);
+  Row r = Measure("(b) userspace proxy process (sidecar)", out.connected(),
+                  [&](Descriptor& d) { (void)!send(in.connected(), &d, sizeof d, 0); }, count,
+                  burst);
   kill(proxy, SIGKILL);
   waitpid(proxy, nullptr, 0);
   return r;

@@ -1,41 +1,25 @@
-// A connected loopback TCP pair for router tests: `near` is the end a router attaches (as the
-// node runtime attaches the socket it accepted from an aggregator), `far` the end the
-// "aggregator" reads.
+// A connected loopback pair for router tests: `near` is the end a router attaches (as the node
+// runtime attaches the socket it accepted from an aggregator), `far` the aggregator's own end,
+// which the test reads.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "ebpf/loopback_pair.h"
 #include "shm/descriptor.h"
 
 namespace tributary::testing {
 
 struct SocketPair {
-  int near = -1, far = -1;
-  SocketPair() {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(ls, 1);
-    getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
-    far = socket(AF_INET, SOCK_STREAM, 0);
-    connect(far, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    near = accept(ls, nullptr, nullptr);
-    close(ls);
-  }
-  ~SocketPair() {
-    if (near >= 0) close(near);
-    if (far >= 0) close(far);
-  }
+  ebpf::LoopbackPair pair = std::move(ebpf::LoopbackPair::Connect().value());
+  const int near = pair.accepted();
+  const int far = pair.connected();
+
   // Every 64-byte frame that arrives at `far` within `ms` of quiet.
   std::vector<shm::Descriptor> Drain(int ms = 200) const { return DrainFd(far, ms); }
 
