@@ -14,13 +14,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
 
 namespace tributary::aggregator {
+
+// A job's rule parameters by name (robust rules: f, m, lambda, iters, tolerance, nu, tau,
+// clip_norm; plug-ins: whatever they document).
+using RuleParams = std::map<std::string, double>;
 
 struct RoundInfo {
   uint64_t round = 0;             // 1-based round number

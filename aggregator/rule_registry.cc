@@ -4,10 +4,15 @@
 #include <cmath>
 
 #include "aggregator/fedavg_rule.h"
+#include "aggregator/plugin_rule.h"
+#include "aggregator/python_rule.h"
 #include "robust/rule_factory.h"
 
 namespace tributary::aggregator {
 namespace {
+
+constexpr std::string_view kPluginPrefix = "plugin:";
+constexpr std::string_view kPythonPrefix = "python:";
 
 bool IsBuiltIn(std::string_view name) { return name == "fedavg" || name == "weighted-sum"; }
 
@@ -54,6 +59,15 @@ Result<robust::RuleOptions> ToOptions(std::string_view rule, const RuleParams& p
 
 Result<std::unique_ptr<AggregationRule>> CreateRule(std::string_view name,
                                                     const RuleParams& params) {
+  if (name.starts_with(kPluginPrefix)) {
+    return CreatePluginRule(name.substr(kPluginPrefix.size()), params);
+  }
+  if (name.starts_with(kPythonPrefix)) {
+    if (!params.empty()) {
+      return Status::InvalidArgument("python rules take no parameters");
+    }
+    return CreatePythonRule(name.substr(kPythonPrefix.size()));
+  }
   if (IsBuiltIn(name)) {
     if (!params.empty()) {
       return Status::InvalidArgument("rule '" + std::string(name) + "' takes no parameters");
@@ -66,11 +80,31 @@ Result<std::unique_ptr<AggregationRule>> CreateRule(std::string_view name,
     std::string known;
     for (const auto& n : KnownRules()) known += (known.empty() ? "" : ", ") + n;
     return Status::NotFound("unknown aggregation rule '" + std::string(name) + "' (known: " +
-                            known + ")");
+                            known + "; user rules: plugin:NAME, python:module.func)");
   }
   TRIBUTARY_ASSIGN_OR_RETURN(auto options, ToOptions(name, params));
   TRIBUTARY_ASSIGN_OR_RETURN(auto rule, robust::CreateRule(name, options));
   return std::unique_ptr<AggregationRule>(std::move(rule));
+}
+
+Status CheckRule(std::string_view name, const RuleParams& params, std::size_t min_updates) {
+  if (name.starts_with(kPluginPrefix)) {
+    return FindRulePlugin(name.substr(kPluginPrefix.size())).status();
+  }
+  if (name.starts_with(kPythonPrefix)) {
+    if (!params.empty()) return Status::InvalidArgument("python rules take no parameters");
+    return CheckPythonTarget(name.substr(kPythonPrefix.size()));
+  }
+  TRIBUTARY_ASSIGN_OR_RETURN(auto rule, CreateRule(name, params));
+  // Preconditions that depend on the number of updates (Krum: n >= 2f+3, ...) are checked
+  // against the fewest a round may close with.
+  Status fits = rule->Begin({.round = 1, .dim = 1, .expected_updates = min_updates});
+  if (!fits.ok()) {
+    return Status::InvalidArgument("rule " + std::string(name) + " with rounds of " +
+                                   std::to_string(min_updates) +
+                                   " updates or more: " + fits.message());
+  }
+  return Status::Ok();
 }
 
 std::vector<std::string> KnownRules() {
@@ -78,6 +112,7 @@ std::vector<std::string> KnownRules() {
   for (auto n : robust::RuleNames()) {
     if (!IsBuiltIn(n)) names.emplace_back(n);
   }
+  for (const auto& p : LoadedRulePlugins()) names.push_back(std::string(kPluginPrefix) + p.name);
   return names;
 }
 

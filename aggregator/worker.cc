@@ -6,12 +6,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <vector>
 
+#include "aggregator/plugin_rule.h"
+#include "aggregator/python_rule.h"
 #include "aggregator/rule_registry.h"
 #include "shm/descriptor.h"
 #include "shm/descriptor_stream.h"
@@ -20,12 +24,16 @@
 namespace tributary::aggregator {
 namespace {
 
+constexpr std::size_t kMaxFailureText = 1024;
+
 // A job as the worker sees it: its pool and what its metadata says.
 struct JobContext {
   std::unique_ptr<shm::SlotPool> pool;
   std::size_t params = 0;
   std::string rule;
   RuleParams rule_params;
+  bool delta_updates = false;       // publish previous model + rate * aggregate
+  float server_learning_rate = 1;
 };
 
 // The rule folding one shard of one job, reused across rounds.
@@ -70,7 +78,21 @@ class Worker {
     shm::Descriptor failed = d;
     failed.kind = TRIBUTARY_DESC_FAILED;
     failed.client = static_cast<uint64_t>(s.code());
+    failed.bytes = LeaveFailureText(d, s.message());
     (void)shm::WriteDescriptor(fd_, failed);
+  }
+
+  // Writes `text` (cut to fit) at the start of this shard of the round's output slot, which
+  // the control plane reads when the FAILED arrives and discards with the failed round.
+  // Returns the bytes written.
+  std::size_t LeaveFailureText(const shm::Descriptor& d, std::string_view text) {
+    auto it = jobs_.find(d.job);
+    if (it == jobs_.end() || d.target_slot >= it->second.pool->num_slots()) return 0;
+    const shm::ShardRange r = shm::ShardOf(it->second.params, d.num_shards, d.shard);
+    const std::size_t n = std::min({text.size(), r.size() * sizeof(float), kMaxFailureText});
+    std::memcpy(it->second.pool->Bytes(d.target_slot).data() + r.begin * sizeof(float),
+                text.data(), n);
+    return n;
   }
 
   Result<JobContext*> Job(uint64_t job) {
@@ -86,6 +108,8 @@ class Worker {
     ctx.params = meta["params"].get<std::size_t>();
     ctx.rule = meta["rule"].get<std::string>();
     if (meta.contains("rule_params")) ctx.rule_params = meta["rule_params"].get<RuleParams>();
+    ctx.delta_updates = meta.value("delta_updates", false);
+    ctx.server_learning_rate = meta.value("server_learning_rate", 1.0f);
     ctx.pool = std::move(pool);
     return &jobs_.emplace(job, std::move(ctx)).first->second;
   }
@@ -127,13 +151,28 @@ class Worker {
     shm::SlotHandle out{d.target_slot, d.slot_generation};
     TRIBUTARY_RETURN_IF_ERROR(job->pool->Acquire(out));
     shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);
-    Status s = st->rule->Finish(job->pool->Floats(d.target_slot).subspan(r.begin, r.size()));
+    auto result = job->pool->Floats(d.target_slot).subspan(r.begin, r.size());
+    Status s = st->rule->Finish(result);
+    if (s.ok() && job->delta_updates) s = ApplyServerStep(*job, d.slot, r, result);
     TRIBUTARY_RETURN_IF_ERROR(job->pool->Release(out));
     TRIBUTARY_RETURN_IF_ERROR(s);
     st->open = false;
     shm::Descriptor done = d;
     done.kind = TRIBUTARY_DESC_DONE;
     return shm::WriteDescriptor(fd_, done);
+  }
+
+  // result = previous model + rate * result, over the shard's range.
+  static Status ApplyServerStep(const JobContext& job, uint32_t previous, shm::ShardRange r,
+                                std::span<float> result) {
+    if (previous >= job.pool->num_slots()) {
+      return Status::InvalidArgument("previous model slot " + std::to_string(previous) +
+                                     " is outside the pool");
+    }
+    const float* prev = job.pool->Floats(previous).data() + r.begin;
+    const float rate = job.server_learning_rate;
+    for (std::size_t i = 0; i < result.size(); ++i) result[i] = prev[i] + rate * result[i];
+    return Status::Ok();
   }
 
   // Unmaps the job's pool and drops its rules.
@@ -151,6 +190,13 @@ class Worker {
 }  // namespace
 
 int RunWorker(const WorkerOptions& options) {
+  for (const auto& path : options.rule_plugins) {
+    if (auto p = LoadRulePlugin(path); !p) {
+      spdlog::error("aggregator {}: {}", options.instance, p.error().ToString());
+      return 1;
+    }
+  }
+  for (const auto& dir : options.python_paths) AddPythonPath(dir);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) {
     spdlog::error("aggregator: socket: {}", strerror(errno));

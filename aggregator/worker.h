@@ -4,7 +4,9 @@
 // descriptor, then sleeps in recv() until descriptors arrive (no polling: an idle worker uses
 // no CPU). Each wakeup drains every queued frame. UPDATE folds the worker's shard of an update,
 // read in place from the job's shared-memory pool, into the shard's rule; FINISH writes the
-// shard's result into the output slot and answers DONE (or FAILED with the reason's code).
+// shard's result into the output slot and answers DONE (or FAILED with the reason's code, its
+// text left in the output slot). User rules (`plugin:`, `python:`) run here, never in the
+// gateway, so one that crashes takes down only this process.
 //
 // Pools are opened on first use by name (prefix + job id) and dropped on JOB_ENDED. Between
 // descriptors the process sleeps in recv() and uses no CPU. Single-threaded.
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tributary::aggregator {
 
@@ -20,6 +23,8 @@ struct WorkerOptions {
   int port = 0;                    // node runtime port (required)
   uint64_t instance = 0;           // instance id the runtime assigned (required)
   std::string pool_prefix;         // shm name of job J's pool is pool_prefix + J (required)
+  std::vector<std::string> rule_plugins;  // shared objects of `plugin:` rules, loaded at start
+  std::vector<std::string> python_paths;  // put in front of sys.path for `python:` rules
 };
 
 // Runs until the runtime closes the connection. Returns a process exit code.

@@ -13,6 +13,8 @@ void AddAggregatorWorkerCommand(CLI::App& app) {
   cmd->add_option("--port", opts->port, "Node runtime port")->required();
   cmd->add_option("--instance", opts->instance, "Instance id")->required();
   cmd->add_option("--pool-prefix", opts->pool_prefix, "Shared-memory name prefix")->required();
+  cmd->add_option("--rule-plugin", opts->rule_plugins, "Rule plug-in shared object (repeatable)");
+  cmd->add_option("--python-path", opts->python_paths, "Directory for python: rules (repeatable)");
   cmd->callback([opts] {
     if (int rc = aggregator::RunWorker(*opts); rc != 0) throw CLI::RuntimeError(rc);
   });

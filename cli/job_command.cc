@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "cli/npy_file.h"
+#include "clients/cpp/client.h"
 #include "tributary/v1/operator.grpc.pb.h"
 
 namespace tributary::cli {
@@ -55,6 +57,10 @@ void AddJobCommand(CLI::App& app) {
   auto rule_m = std::make_shared<std::optional<int>>();
   auto rule_lambda = std::make_shared<std::optional<double>>();
   auto rule_iters = std::make_shared<std::optional<int>>();
+  auto rule_extra = std::make_shared<std::vector<std::string>>();
+  auto update_kind = std::make_shared<std::string>("model");
+  auto server_lr = std::make_shared<double>(0);
+  auto initial_model = std::make_shared<std::string>();
   auto stragglers = std::make_shared<uint32_t>(0);
   auto coding_seed = std::make_shared<uint64_t>(1);
   create->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
@@ -65,11 +71,23 @@ void AddJobCommand(CLI::App& app) {
   create->add_option("--min-clients", *min_clients,
                      "After the deadline, close with at least this many (default: all)");
   create->add_option("--deadline-s", *deadline, "Round deadline in seconds (0: none)");
-  create->add_option("--rule", *rule, "Aggregation rule (default: fedavg)");
+  create->add_option("--rule", *rule,
+                     "Aggregation rule (default: fedavg): a built-in or robust rule, "
+                     "plugin:NAME or python:module.func");
   create->add_option("--f", *rule_f, "Rule parameter: Byzantine clients tolerated");
   create->add_option("--m", *rule_m, "Rule parameter: multikrum selection / flag subspace");
   create->add_option("--lambda", *rule_lambda, "Rule parameter: flag regularizer");
   create->add_option("--iters", *rule_iters, "Rule parameter: iterations");
+  create->add_option("--param", *rule_extra, "Any rule parameter as NAME=VALUE (repeatable)");
+  create->add_option("--updates", *update_kind,
+                     "What clients push: model (the round publishes the aggregate) or delta "
+                     "(the round publishes previous + server-lr * aggregate)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"model", "delta"}));
+  create->add_option("--server-lr", *server_lr, "Delta updates: server learning rate (0: 1)");
+  create->add_option("--initial-model", *initial_model,
+                     "Initial global model (version 0): a 1-D float32/float64 .npy file")
+      ->check(CLI::ExistingFile);
   create->add_option("--shards", *shards, "Model shards aggregated in parallel (0: auto)");
   create->add_option("--coding", *coding,
                      "Gradient coding against stragglers: frc|cyclic|auto (workers = "
@@ -91,7 +109,28 @@ void AddJobCommand(CLI::App& app) {
     if (*rule_m) (*s.mutable_rule_params())["m"] = **rule_m;
     if (*rule_lambda) (*s.mutable_rule_params())["lambda"] = **rule_lambda;
     if (*rule_iters) (*s.mutable_rule_params())["iters"] = **rule_iters;
+    for (const auto& kv : *rule_extra) {
+      const auto eq = kv.find('=');
+      double value = 0;
+      if (eq == std::string::npos || eq == 0 || !CLI::detail::lexical_cast(kv.substr(eq + 1), value)) {
+        throw CLI::ValidationError("--param", "expected NAME=NUMBER, got '" + kv + "'");
+      }
+      (*s.mutable_rule_params())[kv.substr(0, eq)] = value;
+    }
+    s.set_update_kind(*update_kind == "delta" ? v1::UPDATE_KIND_DELTA : v1::UPDATE_KIND_MODEL);
+    s.set_server_learning_rate(*server_lr);
     s.set_shards(*shards);
+    std::vector<float> initial;
+    if (!initial_model->empty()) {  // read before creating, so a bad file creates nothing
+      auto values = ReadNpyVector(*initial_model);
+      if (!values) throw CLI::ValidationError("--initial-model", values.error().message());
+      if (values->size() != *params) {
+        throw CLI::ValidationError("--initial-model", "holds " + std::to_string(values->size()) +
+                                                          " values; --params is " +
+                                                          std::to_string(*params));
+      }
+      initial.assign(values->begin(), values->end());
+    }
     if (!coding->empty()) {
       s.mutable_coding()->set_scheme(*coding);
       s.mutable_coding()->set_stragglers(*stragglers);
@@ -100,6 +139,14 @@ void AddJobCommand(CLI::App& app) {
     grpc::ClientContext ctx;
     v1::JobInfo info;
     Check(Connect(*server)->CreateJob(&ctx, s, &info), "create");
+    if (!initial.empty()) {
+      client::Client uploader({.target = *server, .client_id = "operator"});
+      if (auto r = uploader.SetInitialModel(info.job_id(), initial); !r) {
+        std::cerr << "setting the initial model of job " << info.job_id() << ": " << r.error()
+                  << '\n';
+        throw CLI::RuntimeError(1);
+      }
+    }
     std::cout << "created job " << info.job_id() << " '" << info.spec().name() << "': "
               << info.spec().params() << " params, " << info.spec().rounds() << " rounds, "
               << info.spec().clients_per_round() << " clients per round, rule "

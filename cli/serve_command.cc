@@ -42,6 +42,12 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--node-id", opts->node_id, "Node name used in shared-memory names");
   cmd->add_option("--shm-budget-mb", *budget_mb,
                   "Shared memory all job pools may use (0: half of RAM)");
+  cmd->add_option("--rule-plugin", opts->rule_plugins,
+                  "Load an aggregation-rule plug-in (.so); jobs name it plugin:NAME (repeatable)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--python-path", opts->python_paths,
+                  "Directory searched for python:module.func rules (repeatable)")
+      ->check(CLI::ExistingDirectory);
   cmd->callback([opts, data_dir, budget_mb] {
     KeepHeapWarm();
     sigset_t signals;

@@ -27,6 +27,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxClientIdLength = 128;
 constexpr std::size_t kMinShardBytes = 1u << 20;  // below this, more shards cost more than they gain
+constexpr uint64_t kInitialModelSender = ~uint64_t{0};  // in_flight key of a round-0 push
+constexpr uint32_t kMaxDeathsInRule = 2;  // aggregator deaths inside a round's rule before it fails
 
 int64_t UnixMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -83,6 +85,9 @@ struct Job {
   std::vector<ebpf::InstanceId> shard_instance;  // 0: not assigned
   std::vector<bool> shard_done;
   uint32_t shards_pending = 0;
+  // Aggregator processes that died while holding this round's data (inside the rule): one is
+  // survived by replaying the shard elsewhere, a second fails the job.
+  uint32_t deaths_in_rule = 0;
 
   std::vector<PublishedModel> versions;  // oldest first
   std::multimap<uint32_t, std::pair<uint64_t, std::function<void(Result<ModelRef>)>>> waiters;
@@ -134,19 +139,21 @@ class ControlPlane::Impl {
     if (!(spec.deadline_s() >= 0) || !std::isfinite(spec.deadline_s())) {
       return Status::InvalidArgument("deadline_s must be finite and >= 0");
     }
+    if (spec.update_kind() == v1::UPDATE_KIND_UNSPECIFIED) {
+      spec.set_update_kind(v1::UPDATE_KIND_MODEL);
+    }
+    if (!(spec.server_learning_rate() >= 0) || !std::isfinite(spec.server_learning_rate())) {
+      return Status::InvalidArgument("server_learning_rate must be finite and >= 0");
+    }
+    if (spec.update_kind() == v1::UPDATE_KIND_DELTA) {
+      if (spec.server_learning_rate() == 0) spec.set_server_learning_rate(1);
+    } else if (spec.server_learning_rate() != 0) {
+      return Status::InvalidArgument("server_learning_rate applies to UPDATE_KIND_DELTA jobs");
+    }
     const aggregator::RuleParams rule_params(spec.rule_params().begin(),
                                              spec.rule_params().end());
-    {
-      auto rule = aggregator::CreateRule(spec.rule(), rule_params);
-      if (!rule) return Status::InvalidArgument(rule.error().message());
-      // Preconditions that depend on the number of updates (Krum: n >= 2f+3, ...) are checked
-      // against the fewest a round may close with.
-      Status fits = (*rule)->Begin({.round = 1, .dim = 1, .expected_updates = spec.min_clients()});
-      if (!fits.ok()) {
-        return Status::InvalidArgument("rule " + spec.rule() + " with rounds of " +
-                                       std::to_string(spec.min_clients()) +
-                                       " updates or more: " + fits.message());
-      }
+    if (Status s = aggregator::CheckRule(spec.rule(), rule_params, spec.min_clients()); !s.ok()) {
+      return Status::InvalidArgument(s.message());
     }
     const bool splits = aggregator::SplitsByCoordinate(spec.rule());
     if (!splits && spec.shards() > 1) {
@@ -198,9 +205,14 @@ class ControlPlane::Impl {
                   : spec.shards() ? spec.shards()
                                   : static_cast<uint32_t>(std::clamp<std::size_t>(
                                         model_bytes / kMinShardBytes, 1, live));
-    nlohmann::json meta = {{"job", id},           {"params", spec.params()},
-                           {"rule", spec.rule()}, {"rule_params", rule_params},
-                           {"dtype", "float32"},  {"shards", job->shards}};
+    nlohmann::json meta = {{"job", id},
+                           {"params", spec.params()},
+                           {"rule", spec.rule()},
+                           {"rule_params", rule_params},
+                           {"dtype", "float32"},
+                           {"shards", job->shards},
+                           {"delta_updates", spec.update_kind() == v1::UPDATE_KIND_DELTA},
+                           {"server_learning_rate", spec.server_learning_rate()}};
     lock.unlock();  // creating and pre-faulting a large pool takes a while
     auto pool = shm::SlotPool::Create({.name = options_.pool_prefix + std::to_string(id),
                                        .slot_bytes = model_bytes,
@@ -312,17 +324,24 @@ class ControlPlane::Impl {
       return Status::FailedPrecondition(JobName(job->id) + " is " +
                                         v1::JobState_Name(job->state) + "; it takes no updates");
     }
-    auto client = job->clients.find(h.client_id());
-    if (client == job->clients.end()) {
-      return Status::FailedPrecondition("client '" + h.client_id() + "' has not joined " +
-                                        JobName(job->id));
+    uint64_t index = kInitialModelSender;
+    if (h.round() == 0) {
+      TRIBUTARY_RETURN_IF_ERROR(CheckInitialModelOpen(*job));
+    } else {
+      auto client = job->clients.find(h.client_id());
+      if (client == job->clients.end()) {
+        return Status::FailedPrecondition("client '" + h.client_id() + "' has not joined " +
+                                          JobName(job->id));
+      }
+      TRIBUTARY_RETURN_IF_ERROR(CheckRoundOpen(*job, h.round()));
+      index = client->second;
+      if (job->accepted_clients.count(index)) {
+        return Status::AlreadyExists("client '" + h.client_id() +
+                                     "' already pushed an update for round " +
+                                     std::to_string(h.round()));
+      }
     }
-    TRIBUTARY_RETURN_IF_ERROR(CheckRoundOpen(*job, h.round()));
-    if (job->accepted_clients.count(client->second)) {
-      return Status::AlreadyExists("client '" + h.client_id() + "' already pushed an update for round " +
-                                   std::to_string(h.round()));
-    }
-    if (job->in_flight.count(client->second)) {
+    if (job->in_flight.count(index)) {
       return Status::AlreadyExists("an update from client '" + h.client_id() +
                                    "' for round " + std::to_string(h.round()) +
                                    " is already streaming");
@@ -347,11 +366,11 @@ class ControlPlane::Impl {
       return Status::ResourceExhausted("shared-memory pool of " + JobName(job->id) +
                                        " is full; retry later");
     }
-    job->in_flight.insert(client->second);
+    job->in_flight.insert(index);
     PushTicket t;
     t.job = job->id;
     t.round = h.round();
-    t.client_index = client->second;
+    t.client_index = index;
     t.weight = static_cast<double>(h.num_examples());
     t.expected_bytes = job->model_bytes;
     t.pool = job->pool;
@@ -367,6 +386,7 @@ class ControlPlane::Impl {
     Job& job = *it->second;
     t.open = false;
     job.in_flight.erase(t.client_index);
+    if (t.round == 0) return CommitInitialModel(job, t);
     if (job.state != v1::JOB_STATE_RUNNING || job.round != t.round || job.phase != Phase::kOpen) {
       (void)t.pool->Release(t.slot);
       return Status::FailedPrecondition("round " + std::to_string(t.round) + " of " +
@@ -455,23 +475,34 @@ class ControlPlane::Impl {
       const auto code = static_cast<StatusCode>(d.client);
       EndJob(job, v1::JOB_STATE_FAILED,
              "aggregating shard " + std::to_string(d.shard) + " of round " +
-                 std::to_string(d.round) + " failed: " + std::string(StatusCodeName(code)));
+                 std::to_string(d.round) + " failed: " + std::string(StatusCodeName(code)) +
+                 ": " + FailureMessage(job, d));
       return;
     }
     job.shard_done[d.shard] = true;
     if (--job.shards_pending == 0) Publish(job);
   }
 
-  void OnInstanceLost(ebpf::InstanceId instance, pid_t pid) {
+  void OnInstanceLost(ebpf::InstanceId instance, pid_t pid, const std::string& cause) {
     std::lock_guard lock(mu_);
     ++instances_lost_;
     for (auto& [id, job] : jobs_) {
       if (!job->pool) continue;
-      if (uint32_t n = job->pool->Reclaim(pid)) {
-        spdlog::info("{}: reclaimed {} slot references of dead aggregator pid {}", JobName(id), n,
-                     pid);
+      // A worker holds references only while it is inside the rule (Add or Finish), so the
+      // jobs with references to reclaim are the ones whose rule was running when it died.
+      const uint32_t held = job->pool->Reclaim(pid);
+      if (held) {
+        spdlog::info("{}: reclaimed {} slot references of dead aggregator pid {}", JobName(id),
+                     held, pid);
       }
       if (job->state != v1::JOB_STATE_RUNNING || job->phase == Phase::kIdle) continue;
+      if (held && ++job->deaths_in_rule >= kMaxDeathsInRule) {
+        EndJob(*job, v1::JOB_STATE_FAILED,
+               "round " + std::to_string(job->round) + ": the aggregator process running rule " +
+                   job->spec.rule() + " died " + std::to_string(job->deaths_in_rule) +
+                   " times (last " + cause + ")");
+        continue;
+      }
       for (uint32_t s = 0; s < job->shards; ++s) {
         if (job->shard_instance[s] == instance && !job->shard_done[s]) {
           job->shard_instance[s] = 0;
@@ -521,10 +552,46 @@ class ControlPlane::Impl {
   }
 
  private:
+  // The text a failing aggregator left at the start of its shard of the round's output slot
+  // (d.bytes long; see TRIBUTARY_DESC_FAILED).
+  static std::string FailureMessage(const Job& job, const shm::Descriptor& d) {
+    const shm::ShardRange r = shm::ShardOf(job.spec.params(), job.shards, d.shard);
+    const auto text = job.pool->Bytes(job.output.index)
+                          .subspan(r.begin * sizeof(float), r.size() * sizeof(float));
+    const std::size_t n = std::min<std::size_t>(d.bytes, text.size());
+    if (n == 0) return "(no message)";
+    return std::string(reinterpret_cast<const char*>(text.data()), n);
+  }
+
   Result<Job*> Find(uint64_t id) const {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return Status::NotFound(JobName(id) + " does not exist");
     return it->second.get();
+  }
+
+  // Version 0 may be replaced until round 1 accepts its first update.
+  static Status CheckInitialModelOpen(const Job& job) {
+    if (job.state == v1::JOB_STATE_RUNNING && job.round == 1 && job.phase == Phase::kOpen &&
+        job.accepted.empty() && job.versions.size() == 1) {
+      return Status::Ok();
+    }
+    return Status::FailedPrecondition("the initial model of " + JobName(job.id) +
+                                      " can be set only before round 1 receives an update");
+  }
+
+  Result<v1::PushReply> CommitInitialModel(Job& job, PushTicket& t) {
+    if (Status s = CheckInitialModelOpen(job); !s.ok()) {
+      (void)t.pool->Release(t.slot);
+      return s;
+    }
+    PublishedModel& v0 = job.versions.front();
+    (void)job.pool->Release(v0.slot);  // pulls still reading it hold their own reference
+    v0.slot = t.slot;
+    v0.checksum = XXH3_64bits(job.pool->Bytes(t.slot.index).data(), job.model_bytes);
+    spdlog::info("{}: initial model set", JobName(job.id));
+    v1::PushReply reply;
+    reply.set_round(0);
+    return reply;
   }
 
   static Status CheckRoundOpen(const Job& job, uint32_t round) {
@@ -609,6 +676,7 @@ class ControlPlane::Impl {
     job.shard_instance.assign(job.shards, 0);
     job.shard_done.assign(job.shards, false);
     job.shards_pending = job.shards;
+    job.deaths_in_rule = 0;
     for (uint32_t s = 0; s < job.shards; ++s) AssignShard(job, s);
     Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
   }
@@ -660,6 +728,7 @@ class ControlPlane::Impl {
     if (job.shard_instance[s] == 0) return;
     shm::Descriptor d = Base(job, shm::DescriptorKind::kFinish, s);
     d.slot_generation = job.output.generation;
+    d.slot = job.versions.back().slot.index;  // the model delta updates are applied to
     d.client = static_cast<uint64_t>(std::count_if(
         job.accepted.begin(), job.accepted.end(), [](const auto& u) { return u.weight != 0; }));
     if (Status st = router_->Send(d); !st.ok()) {
@@ -860,7 +929,9 @@ uint64_t ControlPlane::PullModel(uint64_t j, int64_t v, bool wait,
 void ControlPlane::CancelPull(uint64_t j, uint64_t w) { impl_->CancelPull(j, w); }
 void ControlPlane::ReleaseModel(ModelRef& m) { impl_->ReleaseModel(m); }
 void ControlPlane::OnAggregatorReply(const shm::Descriptor& d) { impl_->OnAggregatorReply(d); }
-void ControlPlane::OnInstanceLost(ebpf::InstanceId i, pid_t p) { impl_->OnInstanceLost(i, p); }
+void ControlPlane::OnInstanceLost(ebpf::InstanceId i, pid_t p, const std::string& cause) {
+  impl_->OnInstanceLost(i, p, cause);
+}
 void ControlPlane::OnInstanceReady(ebpf::InstanceId i) { impl_->OnInstanceReady(i); }
 std::string ControlPlane::MetricsText() const { return impl_->MetricsText(); }
 

@@ -103,7 +103,8 @@ class ControlPlane {
 
   // Node runtime events.
   void OnAggregatorReply(const shm::Descriptor& d);
-  void OnInstanceLost(ebpf::InstanceId instance, pid_t pid);
+  // `cause` says how the process ended ("killed by signal 11 (Segmentation fault)").
+  void OnInstanceLost(ebpf::InstanceId instance, pid_t pid, const std::string& cause);
   void OnInstanceReady(ebpf::InstanceId instance);
 
   // Prometheus text exposition of the control plane's counters.

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "aggregator/plugin_rule.h"
 #include "ebpf/userspace_router.h"
 #ifdef TRIBUTARY_HAVE_BPF
 #include "ebpf/sk_msg_router.h"
@@ -100,12 +101,25 @@ class Node::Impl {
         router_.get(), &directory_);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::string> worker_argv = o.worker_argv;
+    for (const auto& path : o.rule_plugins) {
+      // The gateway learns the plug-in's name; only the aggregators run its rule.
+      const std::string abs = std::filesystem::absolute(path).string();
+      TRIBUTARY_ASSIGN_OR_RETURN(auto plugin, aggregator::LoadRulePlugin(abs));
+      spdlog::info("rule plug-in plugin:{} from {}", plugin.name, abs);
+      worker_argv.insert(worker_argv.end(), {"--rule-plugin", abs});
+    }
+    for (const auto& dir : o.python_paths) {
+      worker_argv.insert(worker_argv.end(),
+                         {"--python-path", std::filesystem::absolute(dir).string()});
+    }
     ControlPlane* cp = control_.get();
     auto runtime = runtime::NodeRuntime::Start(
-        {.worker_argv = o.worker_argv, .instances = aggregators, .pool_prefix = prefix},
+        {.worker_argv = worker_argv, .instances = aggregators, .pool_prefix = prefix},
         router_.get(),
         {.on_reply = [cp](const shm::Descriptor& d) { cp->OnAggregatorReply(d); },
-         .on_instance_lost = [cp](ebpf::InstanceId i, pid_t p) { cp->OnInstanceLost(i, p); },
+         .on_instance_lost = [cp](ebpf::InstanceId i, pid_t p,
+                                  const std::string& cause) { cp->OnInstanceLost(i, p, cause); },
          .on_instance_ready = [cp](ebpf::InstanceId i) { cp->OnInstanceReady(i); }});
     if (!runtime) return runtime.error().WithContext("starting aggregator processes");
     runtime_ = std::move(runtime).value();

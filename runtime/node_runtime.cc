@@ -51,7 +51,7 @@ class NodeRuntime::Impl {
       by_pidfd_.clear();
       for (auto& [id, pid] : spawning_) pids.push_back(pid);
     }
-    for (pid_t pid : pids) Reap(pid, std::chrono::milliseconds(2000));
+    for (pid_t pid : pids) (void)Reap(pid, std::chrono::milliseconds(2000));
     if (listen_fd_ >= 0) close(listen_fd_);
     if (epoll_fd_ >= 0) close(epoll_fd_);
     if (wake_fd_ >= 0) close(wake_fd_);
@@ -146,16 +146,25 @@ class NodeRuntime::Impl {
     return Status::Ok();
   }
 
-  static void Reap(pid_t pid, std::chrono::milliseconds grace) {
+  // Waits for `pid` to exit (killing it after `grace`) and says how it ended.
+  static std::string Reap(pid_t pid, std::chrono::milliseconds grace) {
     auto deadline = std::chrono::steady_clock::now() + grace;
-    while (waitpid(pid, nullptr, WNOHANG) == 0) {
+    int status = 0;
+    pid_t rc;
+    while ((rc = waitpid(pid, &status, WNOHANG)) == 0) {
       if (std::chrono::steady_clock::now() > deadline) {
         kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-        return;
+        rc = waitpid(pid, &status, 0);
+        break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
+    if (rc != pid) return "exit status unknown";
+    if (WIFSIGNALED(status)) {
+      return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+             strsignal(WTERMSIG(status)) + ")";
+    }
+    return "exited with status " + std::to_string(WEXITSTATUS(status));
   }
 
   void Accept() {
@@ -250,10 +259,10 @@ class NodeRuntime::Impl {
     close(inst.pidfd);
     (void)router_->Detach(inst.id);
     close(fd);
-    Reap(inst.pid, std::chrono::milliseconds(1000));
-    spdlog::warn("runtime: aggregator instance {} (pid {}) is gone; starting a replacement",
-                 inst.id, inst.pid);
-    if (cb_.on_instance_lost) cb_.on_instance_lost(inst.id, inst.pid);
+    const std::string cause = Reap(inst.pid, std::chrono::milliseconds(1000));
+    spdlog::warn("runtime: aggregator instance {} (pid {}) {}; starting a replacement", inst.id,
+                 inst.pid, cause);
+    if (cb_.on_instance_lost) cb_.on_instance_lost(inst.id, inst.pid, cause);
     if (!stopping_) {
       if (Status s = Spawn(); !s.ok()) spdlog::error("runtime: {}", s.ToString());
     }

@@ -38,7 +38,8 @@ struct NodeRuntimeOptions {
 
 struct RuntimeCallbacks {
   std::function<void(const shm::Descriptor&)> on_reply;       // DONE / FAILED from a worker
-  std::function<void(ebpf::InstanceId, pid_t)> on_instance_lost;
+  // The instance, its pid, and how it ended ("killed by signal 9 (Killed)").
+  std::function<void(ebpf::InstanceId, pid_t, const std::string&)> on_instance_lost;
   std::function<void(ebpf::InstanceId)> on_instance_ready;    // a replacement came up
 };
 

@@ -26,8 +26,9 @@ enum tributary_descriptor_kind {
   /* Sender -> aggregator: fold the shard of update `slot` (weight `weight`) into the shard of
    * accumulator `target_slot` (first update of a round initialises it). */
   TRIBUTARY_DESC_UPDATE = 1,
-  /* Sender -> aggregator: all updates were sent; divide the shard of `target_slot` by `weight`
-   * (the round's total weight) and answer DONE. */
+  /* Sender -> aggregator: all `client` updates were sent; write the shard's aggregate into
+   * `target_slot` and answer DONE. Jobs of delta updates add it, scaled by the server learning
+   * rate, to the previous model, in `slot` (kept live by the sender until DONE). */
   TRIBUTARY_DESC_FINISH = 2,
   /* Aggregator -> node runtime: the shard named by (job, round, shard) is final. */
   TRIBUTARY_DESC_DONE = 3,
@@ -36,7 +37,8 @@ enum tributary_descriptor_kind {
    * The runtime answers with a HELLO of its own once the router has attached the instance. */
   TRIBUTARY_DESC_HELLO = 4,
   /* Aggregator -> node runtime: processing (job, round, shard) failed; `client` holds a
-   * StatusCode. */
+   * StatusCode. When `bytes` > 0, the aggregator wrote that many bytes of message text at the
+   * start of its shard of `target_slot` (the round's output, discarded with the failed round). */
   TRIBUTARY_DESC_FAILED = 5,
   /* Node runtime -> aggregator: job `job` has ended or moved out of its pool; drop what is
    * kept for it (its pool mapping, its rules). */

@@ -130,6 +130,10 @@ Result<v1::PushReply> Client::Push(uint64_t job, uint32_t round, std::span<const
   return WithRetries([&] { return PushOnce(job, round, update, num_examples); });
 }
 
+Result<v1::PushReply> Client::SetInitialModel(uint64_t job, std::span<const float> model) {
+  return Push(job, 0, model, 1);
+}
+
 Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
                                        std::span<const float> update, uint64_t num_examples) {
   const std::size_t bytes = update.size_bytes();

@@ -58,6 +58,9 @@ class Client {
   // Pushes an update for `round`, weighted by `num_examples`.
   Result<v1::PushReply> Push(uint64_t job, uint32_t round, std::span<const float> update,
                              uint64_t num_examples);
+  // Sets the job's initial model (version 0, zeros unless set): a push to round 0, accepted
+  // until round 1 receives its first update.
+  Result<v1::PushReply> SetInitialModel(uint64_t job, std::span<const float> model);
   // One attempt, no retry: exposes the server's answer as it is.
   Result<v1::PushReply> PushOnce(uint64_t job, uint32_t round, std::span<const float> update,
                                  uint64_t num_examples);

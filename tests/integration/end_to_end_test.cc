@@ -1,8 +1,11 @@
 // The CLI path a user takes: `tributary serve`, `tributary job create`, `tributary sim` with
 // 16 clients x 3 rounds x 1M parameters; sim verifies each published model against the exact
-// weighted average computed in double precision. Also the operator's watch stream.
+// weighted average computed in double precision. Also the operator's watch stream, and a job
+// of delta updates starting from an initial model given to `job create`.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -108,6 +111,69 @@ TEST(EndToEndTest, DeadlineClosesARoundWithMinClients) {
             0)
       << out;
   EXPECT_NE(out.find("round 1: 3 updates accepted"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tributary::testing
+
+namespace tributary::testing {
+namespace {
+
+// A version 1.0 .npy file of a float32 vector, as numpy.save writes it.
+std::string WriteNpy(const std::vector<float>& values) {
+  char path[] = "/tmp/tributary-initial-XXXXXX";
+  const int fd = mkstemp(path);
+  close(fd);
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(values.size()) + ",), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ').push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  out.write(reinterpret_cast<const char*>(&len), 2);
+  out << header;
+  out.write(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  return path;
+}
+
+TEST(EndToEndTest, DeltaJobStepsFromTheInitialModelGivenAtCreation) {
+  ServeProcess serve;
+  ASSERT_TRUE(serve.ok());
+  std::vector<float> initial(1000);
+  for (std::size_t i = 0; i < initial.size(); ++i) initial[i] = 0.5f * float(i % 7);
+  const std::string file = WriteNpy(initial);
+  std::string out;
+  // A file of the wrong size creates nothing.
+  EXPECT_NE(RunTributary({"job", "create", "--server", serve.target(), "--name", "bad",
+                          "--params", "999", "--rounds", "1", "--clients-per-round", "1",
+                          "--initial-model", file},
+                         &out),
+            0);
+  EXPECT_NE(out.find("holds 1000 values; --params is 999"), std::string::npos) << out;
+  ASSERT_EQ(RunTributary({"job", "create", "--server", serve.target(), "--name", "delta",
+                          "--params", "1000", "--rounds", "1", "--clients-per-round", "2",
+                          "--updates", "delta", "--server-lr", "2", "--initial-model", file},
+                         &out),
+            0)
+      << out;
+  std::remove(file.c_str());
+  const uint64_t job = LastLineNumber(out);
+  ASSERT_EQ(job, 1u) << out;  // the refused file made no job
+
+  client::Client a({.target = serve.target(), .client_id = "a"});
+  client::Client b({.target = serve.target(), .client_id = "b"});
+  auto v0 = a.Pull(job, 0);
+  ASSERT_TRUE(v0) << v0.error();
+  EXPECT_EQ(v0->values, initial);
+  ASSERT_TRUE(a.Join(job));
+  ASSERT_TRUE(b.Join(job));
+  ASSERT_TRUE(a.Push(job, 1, std::vector<float>(1000, 1.0f), 1));
+  ASSERT_TRUE(b.Push(job, 1, std::vector<float>(1000, 4.0f), 3));
+  auto v1 = a.Pull(job, 1);
+  ASSERT_TRUE(v1) << v1.error();
+  for (std::size_t i = 0; i < initial.size(); ++i) {
+    ASSERT_FLOAT_EQ(v1->values[i], initial[i] + 2 * (0.25f * 1 + 0.75f * 4)) << i;
+  }
 }
 
 }  // namespace

@@ -1,45 +1,13 @@
 """The Python SDK against a real `tributary serve`: a round of numpy updates, the model pulled
 back, and the server's refusals raised as TributaryError with their gRPC codes."""
 
-import os
-import signal
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-
 import grpc
 import numpy as np
 import pytest
 
 import tributary
-from tributary.v1 import job_pb2, operator_pb2, operator_pb2_grpc
-
-BINARY = os.environ.get("TRIBUTARY_BINARY", "build/cli/tributary")
-
-
-@pytest.fixture(scope="module")
-def server():
-    with tempfile.TemporaryDirectory() as run_dir:
-        proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0",
-                                 "--data-dir", run_dir])
-        port_file = Path(run_dir) / "port"
-        for _ in range(400):
-            if port_file.exists() and port_file.read_text().strip():
-                break
-            time.sleep(0.025)
-        target = f"127.0.0.1:{port_file.read_text().strip()}"
-        yield target
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-
-
-def create_job(target, params, clients_per_round, rounds=1):
-    with grpc.insecure_channel(target) as channel:
-        stub = operator_pb2_grpc.OperatorServiceStub(channel)
-        info = stub.CreateJob(job_pb2.JobSpec(name="py", params=params, rounds=rounds,
-                                              clients_per_round=clients_per_round))
-        return info.job_id
+from serving import create_job
+from tributary.v1 import job_pb2
 
 
 def test_round_of_numpy_updates_is_averaged(server):
@@ -91,3 +59,30 @@ def test_refusals_raise_with_their_grpc_codes(server):
         with pytest.raises(tributary.TributaryError) as twice:
             c.push(np.ones(1000, np.float32), num_examples=1, round=1)
         assert twice.value.code == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_delta_updates_step_from_the_initial_model(server):
+    params = 5000
+    job = create_job(server, params, clients_per_round=2, rounds=2,
+                     update_kind=job_pb2.UPDATE_KIND_DELTA, server_learning_rate=0.5)
+    rng = np.random.default_rng(9)
+    initial = rng.standard_normal(params).astype(np.float32)
+    with tributary.Client(server, "operator") as op:
+        op.set_initial_model(initial, job=job)
+        assert np.array_equal(op.pull(0, job=job), initial)
+        op.set_initial_model(initial * 2, job=job)  # replaceable until round 1 starts
+        initial *= 2
+    clients = [tributary.Client(server, f"d{i}") for i in range(2)]
+    for c in clients:
+        c.join(job)
+    deltas = [rng.standard_normal(params).astype(np.float32) for _ in range(2)]
+    for c, d, w in zip(clients, deltas, (1, 3)):
+        c.push(d, num_examples=w, round=1)
+    expected = initial + 0.5 * (deltas[0] * 0.25 + deltas[1] * 0.75)
+    assert np.allclose(clients[0].pull(1), expected, atol=1e-5)
+    with pytest.raises(tributary.TributaryError) as late:
+        clients[0].set_initial_model(initial)  # round 1 has updates: too late
+    assert late.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "only before round 1" in late.value.details
+    for c in clients:
+        c.close()

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch", reason="python3-torch is not installed")
 
 import tributary  # noqa: E402
 from tributary.torch_utils import flatten_state_dict, unflatten_state_dict  # noqa: E402
-from test_client import create_job, server  # noqa: E402,F401 - the shared serve fixture
+from serving import create_job  # noqa: E402
 
 
 def small_model():
@@ -34,7 +34,7 @@ def test_round_trip_keeps_names_shapes_dtypes_and_values():
         unflatten_state_dict(vector[:-1], layout)
 
 
-def test_a_model_travels_through_a_round(server):  # noqa: F811
+def test_a_model_travels_through_a_round(server):
     model = small_model()
     vector, layout = flatten_state_dict(model.state_dict())
     job = create_job(server, vector.size, clients_per_round=1)

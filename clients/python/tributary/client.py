@@ -129,6 +129,12 @@ class Client:
         return self._with_retries(
             lambda: self._push(messages(), timeout=self._timeout, metadata=self._metadata))
 
+    def set_initial_model(self, model: np.ndarray, *,
+                          job: Optional[int] = None) -> client_pb2.PushReply:
+        """Sets the job's initial model (version 0, zeros unless set). Accepted until round 1
+        receives its first update; joining is not required."""
+        return self.push(model, num_examples=1, round=0, job=job)
+
     def _job(self, job: Optional[int]) -> int:
         if job is not None:
             return job

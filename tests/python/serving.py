@@ -1,0 +1,58 @@
+"""A real `tributary serve` for the Python tests: started on a free port with its own run
+directory, stopped with SIGTERM. The binary comes from TRIBUTARY_BINARY (set by ctest)."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from tributary.v1 import job_pb2, operator_pb2, operator_pb2_grpc
+
+BINARY = os.environ.get("TRIBUTARY_BINARY", "build/cli/tributary")
+
+
+@contextlib.contextmanager
+def serve(*extra_args: str):
+    """Yields the gateway's HOST:PORT."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0",
+                                 "--data-dir", run_dir, *extra_args])
+        port_file = Path(run_dir) / "port"
+        try:
+            for _ in range(400):
+                if port_file.exists() and port_file.read_text().strip():
+                    break
+                if proc.poll() is not None:
+                    raise RuntimeError(f"serve exited with status {proc.returncode}")
+                time.sleep(0.025)
+            yield f"127.0.0.1:{port_file.read_text().strip()}"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def create_job(target: str, params: int, clients_per_round: int, rounds: int = 1,
+               **spec) -> int:
+    """Creates a job (extra JobSpec fields by keyword) and returns its id."""
+    with grpc.insecure_channel(target) as channel:
+        stub = operator_pb2_grpc.OperatorServiceStub(channel)
+        info = stub.CreateJob(job_pb2.JobSpec(name="py", params=params, rounds=rounds,
+                                              clients_per_round=clients_per_round, **spec))
+        return info.job_id
+
+
+def await_end(target: str, job: int, timeout: float = 60.0) -> job_pb2.JobInfo:
+    """The job's info once it has left RUNNING (or when `timeout` seconds have passed)."""
+    with grpc.insecure_channel(target) as channel:
+        stub = operator_pb2_grpc.OperatorServiceStub(channel)
+        deadline = time.monotonic() + timeout
+        while True:
+            info = stub.GetJob(operator_pb2.JobRef(job_id=job))
+            if info.state != job_pb2.JOB_STATE_RUNNING or time.monotonic() > deadline:
+                return info
+            time.sleep(0.05)
