@@ -5,9 +5,14 @@
 //     and interleaved, the same bytes cross a raw loopback TCP connection (4 MiB writes into a
 //     pre-faulted buffer): the ceiling. Reports throughput, the ratio, server CPU per MB and
 //     the server's page faults per push.
-//   e2e_bench round [--clients N] [--params P] [--rounds R]
-//     N clients push concurrently; reports round time (start to published model) and
-//     aggregation time (last update accepted to published) per round.
+//   e2e_bench round [--server tributary|baseline] [--clients N] [--params P] [--rounds R]
+//     N clients push concurrently to `tributary serve` or to the Flower-style baseline
+//     (bench/baseline/); reports per round the round time (start to published model pulled),
+//     the server's aggregation time (last update to published) and CPU seconds, and the peak
+//     memory (PSS) of the server's processes over the run.
+//   e2e_bench tcp [--bytes B] [--reps R]
+//     Raw loopback TCP moving B bytes on one connection: the transfer-time ceiling of a round.
+//   Every scenario but idle also writes its figures as JSON with --json FILE.
 //   e2e_bench idle [--reps SECONDS]
 //     CPU used by the warm aggregator processes (and the gateway) while nothing runs.
 #include <grpcpp/grpcpp.h>
@@ -26,6 +31,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -35,6 +43,7 @@
 #include "clients/cpp/client.h"
 #include "clients/cpp/synthetic_update.h"
 #include "ebpf/loopback_pair.h"
+#include "flower_style.grpc.pb.h"
 #include "tributary/v1/operator.grpc.pb.h"
 
 extern char** environ;
@@ -152,6 +161,13 @@ double TcpTransfer(const std::vector<char>& src, std::vector<char>& dst) {
 }
 
 std::size_t g_chunk_bytes = 1u << 20;
+std::string g_json_path;
+
+void WriteJson(const nlohmann::json& j) {
+  if (g_json_path.empty()) return;
+  std::ofstream(g_json_path) << j.dump(2) << '\n';
+}
+
 
 int Ingest(uint64_t params, int reps) {
   Serve serve;
@@ -203,57 +219,385 @@ int Ingest(uint64_t params, int reps) {
               *std::max_element(tcp_mbs.begin(), tcp_mbs.end()),
               Median(grpc_mbs) / Median(tcp_mbs), gateway_cpu_s * 1e3 / (mb * reps),
               aggregator_cpu_s * 1e3 / (mb * reps), faults / reps);
+  WriteJson({{"scenario", "ingest"},
+             {"params", params},
+             {"gateway_mb_s", grpc_mbs},
+             {"tcp_mb_s", tcp_mbs},
+             {"gateway_cpu_ms_per_mb", gateway_cpu_s * 1e3 / (mb * reps)},
+             {"aggregator_cpu_ms_per_mb", aggregator_cpu_s * 1e3 / (mb * reps)},
+             {"gateway_faults_per_push", faults / reps}});
   return 0;
 }
 
-int Round(uint32_t clients, uint64_t params, uint32_t rounds) {
-  Serve serve;
-  const uint64_t job = serve.CreateJob(params, rounds, clients);
-  std::vector<tributary::v1::RoundEvent> published;
-  std::mutex mu;
-  grpc::ClientContext watch_ctx;
-  tributary::v1::JobRef ref;
-  ref.set_job_id(job);
-  auto reader = serve.op().WatchJob(&watch_ctx, ref);
-  std::thread watcher([&] {
-    tributary::v1::RoundEvent e;
-    while (reader->Read(&e)) {
-      std::lock_guard lock(mu);
-      if (e.kind() == tributary::v1::RoundEvent::ROUND_PUBLISHED) published.push_back(e);
+// CPU seconds of a process and its children together.
+double TreeCpu(pid_t pid) {
+  double cpu = Stat(pid).cpu_s;
+  for (pid_t k : Children(pid)) cpu += Stat(k).cpu_s;
+  return cpu;
+}
+
+// Proportional set size of a process and its children: shared pages (a job's pool, mapped by
+// the gateway and every aggregator) are counted once in total.
+uint64_t TreePss(pid_t pid) {
+  uint64_t kb = 0;
+  std::vector<pid_t> pids = Children(pid);
+  pids.push_back(pid);
+  for (pid_t p : pids) {
+    std::ifstream f("/proc/" + std::to_string(p) + "/smaps_rollup");
+    std::string key;
+    uint64_t value;
+    while (f >> key) {
+      if (key == "Pss:" && f >> value) {
+        kb += value;
+        break;
+      }
+      f.ignore(1 << 10, '\n');
     }
-  });
-  std::vector<double> round_s(rounds + 1, 0);
+  }
+  return kb << 10;
+}
+
+// Samples TreePss(pid) every 20 ms until destroyed; peak() is the largest sample.
+class PeakMemory {
+ public:
+  explicit PeakMemory(pid_t pid) : thread_([this, pid] {
+    while (!stop_) {
+      peak_ = std::max<uint64_t>(peak_, TreePss(pid));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }) {}
+  ~PeakMemory() {
+    stop_ = true;
+    thread_.join();
+  }
+  uint64_t peak() const { return peak_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> peak_{0};
+  std::thread thread_;
+};
+
+// One client's session with the server a round scenario drives.
+class RoundClient {
+ public:
+  virtual ~RoundClient() = default;
+  virtual bool Push(uint32_t round, std::span<const float> update, uint64_t examples) = 0;
+  // Waits for the model published after `round`.
+  virtual bool Pull(uint32_t round) = 0;
+};
+
+// The server a round scenario drives: Tributary, or the Flower-style baseline.
+class RoundServer {
+ public:
+  virtual ~RoundServer() = default;
+  virtual pid_t pid() const = 0;
+  // Clients share `channels` connections.
+  virtual std::unique_ptr<RoundClient> NewClient(uint32_t index) = 0;
+  // Seconds from the round's last update to its published model, as the server measured them.
+  virtual double AggregateSeconds(uint32_t round) = 0;
+  // Shared memory the job reserved plus one model (0 when the server has no such budget).
+  virtual uint64_t MemoryBudget() = 0;
+  // Memory of the server's processes when they started, before any job.
+  uint64_t base_memory() const { return base_memory_; }
+
+ protected:
+  uint64_t base_memory_ = 0;
+};
+
+std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& target, uint32_t n) {
+  std::vector<std::shared_ptr<grpc::Channel>> out;
+  for (uint32_t i = 0; i < n; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("tributary.bench.channel", int(i));  // distinct arguments: distinct connections
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    out.push_back(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+  }
+  return out;
+}
+
+class TributaryRoundServer final : public RoundServer {
+ public:
+  TributaryRoundServer(uint64_t params, uint32_t rounds, uint32_t clients, uint32_t channels)
+      : params_(params), base_(TreePss(serve_.pid())),
+        job_(serve_.CreateJob(params, rounds, clients)),
+        channels_(Channels(serve_.target(), channels)) {
+    base_memory_ = base_;
+    ref_.set_job_id(job_);
+    reader_ = serve_.op().WatchJob(&watch_ctx_, ref_);
+    watcher_ = std::thread([this] {
+      tributary::v1::RoundEvent e;
+      while (reader_->Read(&e)) {
+        std::lock_guard lock(mu_);
+        if (e.kind() == tributary::v1::RoundEvent::ROUND_PUBLISHED) {
+          aggregate_s_[e.round()] = e.aggregate_seconds();
+        }
+      }
+    });
+    grpc::ClientContext ctx;
+    serve_.op().GetJob(&ctx, ref_, &info_);
+  }
+  ~TributaryRoundServer() override {
+    watch_ctx_.TryCancel();
+    watcher_.join();
+  }
+  pid_t pid() const override { return serve_.pid(); }
+  std::unique_ptr<RoundClient> NewClient(uint32_t i) override {
+    class Client final : public RoundClient {
+     public:
+      Client(uint64_t job, tributary::client::ClientOptions o, std::shared_ptr<grpc::Channel> ch)
+          : job_(job), c_(std::move(o), std::move(ch)) {
+        ok_ = bool(c_.Join(job_));
+      }
+      bool Push(uint32_t round, std::span<const float> update, uint64_t examples) override {
+        return ok_ && bool(c_.Push(job_, round, update, examples));
+      }
+      bool Pull(uint32_t round) override { return bool(c_.PullInto(job_, round, true, &model_)); }
+
+     private:
+      uint64_t job_;
+      tributary::client::Client c_;
+      bool ok_ = false;
+      std::vector<float> model_;
+    };
+    return std::make_unique<Client>(
+        job_, tributary::client::ClientOptions{.target = serve_.target(),
+                                               .client_id = "c" + std::to_string(i)},
+        channels_[i % channels_.size()]);
+  }
+  double AggregateSeconds(uint32_t round) override {
+    for (int i = 0; i < 200; ++i) {  // the event may trail the pull by a moment
+      {
+        std::lock_guard lock(mu_);
+        if (auto it = aggregate_s_.find(round); it != aggregate_s_.end()) return it->second;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return -1;
+  }
+  uint64_t MemoryBudget() override {
+    const uint64_t model = params_ * 4;
+    const uint64_t slot = (model + 4095) / 4096 * 4096;
+    return uint64_t(info_.pool_slots()) * slot + model;
+  }
+
+ private:
+  Serve serve_;
+  uint64_t params_;
+  uint64_t base_;
+  uint64_t job_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  tributary::v1::JobRef ref_;
+  tributary::v1::JobInfo info_;
+  grpc::ClientContext watch_ctx_;
+  std::unique_ptr<grpc::ClientReader<tributary::v1::RoundEvent>> reader_;
+  std::thread watcher_;
+  std::mutex mu_;
+  std::map<uint32_t, double> aggregate_s_;
+};
+
+// bench/baseline/flower_style_server.py, started with /usr/bin/python3.
+class BaselineRoundServer final : public RoundServer {
+ public:
+  BaselineRoundServer(uint32_t clients, uint32_t channels) {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("tributary-baseline-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    std::vector<std::string> args = {"/usr/bin/python3", BASELINE_SERVER, "--port", "0",
+                                     "--port-file", (dir_ / "port").string(),
+                                     "--clients-per-round", std::to_string(clients)};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ);
+    int port = 0;
+    for (int i = 0; i < 800 && port == 0; ++i) {
+      std::ifstream(dir_ / "port") >> port;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    if (port == 0) {
+      std::fprintf(stderr, "the baseline server did not start\n");
+      std::exit(1);
+    }
+    base_memory_ = TreePss(pid_);
+    for (auto& ch : Channels("127.0.0.1:" + std::to_string(port), channels)) {
+      stubs_.push_back(tributary::bench::baseline::FlowerStyleServer::NewStub(ch));
+    }
+  }
+  ~BaselineRoundServer() override {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    std::filesystem::remove_all(dir_);
+  }
+  pid_t pid() const override { return pid_; }
+  std::unique_ptr<RoundClient> NewClient(uint32_t i) override {
+    class Client final : public RoundClient {
+     public:
+      Client(BaselineRoundServer* server, uint32_t i) : server_(server), i_(i) {}
+      bool Push(uint32_t round, std::span<const float> update, uint64_t examples) override {
+        tributary::bench::baseline::FitRes res;
+        res.set_client_id("c" + std::to_string(i_));
+        res.set_round(round);
+        res.set_num_examples(int64_t(examples));
+        res.mutable_parameters()->set_tensor_type("numpy.ndarray");
+        *res.mutable_parameters()->add_tensors() = NpySave(update);
+        grpc::ClientContext ctx;
+        tributary::bench::baseline::FitAck ack;
+        return server_->Stub(i_).Fit(&ctx, res, &ack).ok();
+      }
+      bool Pull(uint32_t round) override {
+        tributary::bench::baseline::GetParametersIns ins;
+        ins.set_round(round);
+        grpc::ClientContext ctx;
+        tributary::bench::baseline::GetParametersRes res;
+        if (!server_->Stub(i_).GetParameters(&ctx, ins, &res).ok()) return false;
+        server_->Record(round, res.aggregate_seconds());
+        return res.parameters().tensors_size() == 1;
+      }
+
+     private:
+      BaselineRoundServer* server_;
+      uint32_t i_;
+    };
+    return std::make_unique<Client>(this, i);
+  }
+  double AggregateSeconds(uint32_t round) override {
+    std::lock_guard lock(mu_);
+    auto it = aggregate_s_.find(round);
+    return it == aggregate_s_.end() ? -1 : it->second;
+  }
+  uint64_t MemoryBudget() override { return 0; }
+
+  // A float32 vector as np.save writes it (format 1.0, header padded to 64 bytes).
+  static std::string NpySave(std::span<const float> v) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                         std::to_string(v.size()) + ",), }";
+    header.append(63 - (10 + header.size()) % 64, ' ').push_back('\n');
+    std::string out("\x93NUMPY\x01\x00", 8);
+    out.push_back(char(header.size() & 0xff));
+    out.push_back(char(header.size() >> 8));
+    out += header;
+    out.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
+    return out;
+  }
+
+ private:
+  tributary::bench::baseline::FlowerStyleServer::Stub& Stub(uint32_t i) {
+    return *stubs_[i % stubs_.size()];
+  }
+  void Record(uint32_t round, double seconds) {
+    std::lock_guard lock(mu_);
+    aggregate_s_[round] = seconds;
+  }
+
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+  std::vector<std::unique_ptr<tributary::bench::baseline::FlowerStyleServer::Stub>> stubs_;
+  std::mutex mu_;
+  std::map<uint32_t, double> aggregate_s_;
+};
+
+// N clients push concurrently (they share up to 32 connections); per round: the time from the
+// start to the model pulled, the server's aggregation time, and the server's CPU; over the run,
+// the server's peak memory.
+int Round(const std::string& server_kind, uint32_t clients, uint64_t params, uint32_t rounds) {
+  const uint32_t channels = std::min<uint32_t>(clients, 32);
+  std::unique_ptr<RoundServer> server;
+  if (server_kind == "tributary") {
+    server = std::make_unique<TributaryRoundServer>(params, rounds, clients, channels);
+  } else if (server_kind == "baseline") {
+    server = std::make_unique<BaselineRoundServer>(clients, channels);
+  } else {
+    std::fprintf(stderr, "--server must be tributary or baseline\n");
+    return 2;
+  }
+  PeakMemory memory(server->pid());
+  std::vector<double> round_s(rounds + 1, 0), cpu_s(rounds + 1, 0);
   Clock::time_point start;
-  std::barrier sync(clients, [&]() noexcept { start = Clock::now(); });
+  double cpu_at_start = 0;
+  std::barrier sync(clients, [&]() noexcept {
+    cpu_at_start = TreeCpu(server->pid());
+    start = Clock::now();
+  });
   std::atomic<bool> failed{false};
   auto worker = [&](uint32_t i) {
-    tributary::client::Client c({.target = serve.target(), .client_id = "c" + std::to_string(i)});
-    if (!c.Join(job)) failed = true;
-    std::vector<float> update(params), model;
+    auto c = server->NewClient(i);
+    std::vector<float> update(params);
     for (uint32_t r = 1; r <= rounds; ++r) {
       tributary::client::SyntheticUpdate(3, i, r, update);
       sync.arrive_and_wait();
-      if (!c.Push(job, r, update, 1 + i)) failed = true;
+      if (!c->Push(r, update, 1 + i % 100)) failed = true;
       if (i == 0) {
-        if (!c.PullInto(job, r, true, &model)) failed = true;
+        if (!c->Pull(r)) failed = true;
         round_s[r] = Since(start);
+        cpu_s[r] = TreeCpu(server->pid()) - cpu_at_start;
       }
     }
   };
   std::vector<std::thread> threads;
   for (uint32_t i = 0; i < clients; ++i) threads.emplace_back(worker, i);
   for (auto& t : threads) t.join();
-  watcher.join();
-  (void)reader->Finish();
-  if (failed) return 1;
-  const double mb = clients * params * 4 / 1e6;
-  std::printf("| round | clients x update | round s | aggregation s (close to publish) | MB/s in |\n");
-  std::printf("|---|---|---|---|---|\n");
-  for (const auto& e : published) {
-    std::printf("| %u | %u x %.1f MB | %.3f | %.3f | %.0f |\n", e.round(), clients,
-                params * 4 / 1e6, round_s[e.round()], e.aggregate_seconds(),
-                mb / round_s[e.round()]);
+  if (failed) {
+    std::fprintf(stderr, "a push or pull failed\n");
+    return 1;
   }
+  const double mb = clients * params * 4 / 1e6;
+  nlohmann::json j = {{"scenario", "round"},       {"server", server_kind},
+                      {"clients", clients},        {"params", params},
+                      {"peak_memory_bytes", memory.peak()},
+                      {"memory_budget_bytes", server->MemoryBudget()},
+                      {"base_memory_bytes", server->base_memory()},
+                      {"rounds", nlohmann::json::array()}};
+  std::printf("| server | round | clients x update | round s | aggregation s | server CPU s | MB/s in |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  for (uint32_t r = 1; r <= rounds; ++r) {
+    const double agg = server->AggregateSeconds(r);
+    std::printf("| %s | %u | %u x %.1f MB | %.3f | %.3f | %.2f | %.0f |\n", server_kind.c_str(), r,
+                clients, params * 4 / 1e6, round_s[r], agg, cpu_s[r], mb / round_s[r]);
+    j["rounds"].push_back({{"round", r}, {"round_s", round_s[r]}, {"aggregate_s", agg},
+                           {"server_cpu_s", cpu_s[r]}});
+  }
+  std::printf("peak memory of the server's processes: %.1f MB, %.1f MB above their start "
+              "(pool + one model: %.1f MB)\n",
+              memory.peak() / 1e6, (double(memory.peak()) - server->base_memory()) / 1e6,
+              server->MemoryBudget() / 1e6);
+  WriteJson(j);
+  return 0;
+}
+
+// Raw loopback TCP moving `bytes` (a 64 MiB buffer sent over and over) on one connection, the
+// ceiling of any ingest: median seconds over `reps`.
+int Tcp(uint64_t bytes, int reps) {
+  const std::size_t buffer = std::min<uint64_t>(bytes, 64ull << 20);
+  std::vector<char> src(buffer, 1), dst(buffer, 0);
+  std::vector<double> seconds;
+  for (int i = 0; i <= reps; ++i) {  // the first transfer warms up and is not counted
+    auto pair = tributary::ebpf::LoopbackPair::Connect(/*nodelay=*/false).value();
+    std::thread receiver([&] {
+      uint64_t got = 0;
+      while (got < bytes) {
+        ssize_t n = recv(pair.accepted(), dst.data() + got % buffer,
+                         std::min<uint64_t>(4 << 20, buffer - got % buffer), 0);
+        if (n <= 0) break;
+        got += n;
+      }
+    });
+    auto t0 = Clock::now();
+    uint64_t sent = 0;
+    while (sent < bytes) {
+      ssize_t n = send(pair.connected(), src.data() + sent % buffer,
+                       std::min<uint64_t>({4 << 20, buffer - sent % buffer, bytes - sent}), 0);
+      if (n <= 0) break;
+      sent += n;
+    }
+    receiver.join();
+    if (i > 0) seconds.push_back(Since(t0));
+  }
+  std::printf("| bytes | median s | MB/s |\n|---|---|---|\n| %lu | %.3f | %.0f |\n",
+              (unsigned long)bytes, Median(seconds), bytes / 1e6 / Median(seconds));
+  WriteJson({{"scenario", "tcp"}, {"bytes", bytes}, {"seconds", seconds},
+             {"median_s", Median(seconds)}});
   return 0;
 }
 
@@ -281,8 +625,13 @@ int main(int argc, char** argv) {
   uint64_t params = 11'200'000;
   int reps = 10;
   uint32_t clients = 50, rounds = 2;
+  uint64_t bytes = 0;
+  std::string server = "tributary";
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--server") server = argv[i + 1];
+    if (k == "--json") g_json_path = argv[i + 1];
+    if (k == "--bytes") bytes = std::stoull(argv[i + 1]);
     if (k == "--params") params = std::stoull(argv[i + 1]);
     if (k == "--reps") reps = std::stoi(argv[i + 1]);
     if (k == "--clients") clients = std::stoul(argv[i + 1]);
@@ -290,8 +639,11 @@ int main(int argc, char** argv) {
     if (k == "--chunk-kb") g_chunk_bytes = std::stoul(argv[i + 1]) << 10;
   }
   if (scenario == "ingest") return Ingest(params, reps);
-  if (scenario == "round") return Round(clients, params, rounds);
+  if (scenario == "round") return Round(server, clients, params, rounds);
+  if (scenario == "tcp") return Tcp(bytes ? bytes : params * 4, reps);
   if (scenario == "idle") return Idle(reps);
-  std::fprintf(stderr, "usage: e2e_bench ingest|round [--params P] [--reps R] [--clients N] [--rounds R]\n");
+  std::fprintf(stderr,
+               "usage: e2e_bench ingest|round|tcp|idle [--params P] [--reps R] [--clients N] "
+               "[--rounds R] [--server tributary|baseline] [--bytes B] [--json FILE]\n");
   return 2;
 }

@@ -1,7 +1,7 @@
 // FedAvg kernel bandwidth beside same-run streaming baselines.
 //
 // All kernels run over the same ResNet-18-sized vectors (11.2M float32, 44.8 MB each). The
-// baselines are the two memory-bound loops with the same traffic shape: `copy` (1 read + 1
+// baselines are the memory-bound loops: `read` (a sum: 1 read stream), `copy` (1 read + 1
 // write stream) and `add` (a[i] += b[i]: 2 reads + 1 write, exactly the traffic of
 // acc += w·x). Bytes are counted as all streams moved, so the figures compare directly.
 #include <benchmark/benchmark.h>
@@ -30,6 +30,18 @@ void SetBytes(benchmark::State& state, std::size_t streams) {
   state.counters["GB/s"] = benchmark::Counter(
       double(state.iterations()) * kParams * sizeof(float) * streams,
       benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+void BM_BaselineRead(benchmark::State& state) {
+  auto& d = Data();
+  const float* __restrict x = d.x.data();
+  for (auto _ : state) {
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (std::size_t i = 0; i < kParams; ++i) sum += x[i];
+    benchmark::DoNotOptimize(sum);
+  }
+  SetBytes(state, 1);
 }
 
 void BM_BaselineCopy(benchmark::State& state) {
@@ -75,6 +87,7 @@ void BM_FedAvgRuleAdd(benchmark::State& state) {
 
 }  // namespace
 
+BENCHMARK(BM_BaselineRead)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_BaselineCopy)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_BaselineAdd)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_WeightedAccumulate)->Unit(benchmark::kMillisecond)->MinTime(0.5);
