@@ -136,23 +136,25 @@ class Serve {
   std::unique_ptr<tributary::v1::OperatorService::Stub> op_;
 };
 
-// Sends `src` over a fresh loopback TCP connection into a pre-faulted buffer; returns s.
-double TcpTransfer(const std::vector<char>& src, std::vector<char>& dst) {
+// Sends `bytes` over a fresh loopback TCP connection in writes of up to 4 MiB, cycling
+// through `src` and into `dst` (pre-faulted buffers of one size); returns seconds.
+double TcpTransfer(const std::vector<char>& src, std::vector<char>& dst, uint64_t bytes) {
+  const std::size_t buffer = src.size();
   auto pair = tributary::ebpf::LoopbackPair::Connect(/*nodelay=*/false).value();
   std::thread receiver([&] {
-    std::size_t got = 0;
-    while (got < dst.size()) {
-      ssize_t n = recv(pair.accepted(), dst.data() + got,
-                       std::min<std::size_t>(4 << 20, dst.size() - got), 0);
+    uint64_t got = 0;
+    while (got < bytes) {
+      ssize_t n = recv(pair.accepted(), dst.data() + got % buffer,
+                       std::min<uint64_t>({4 << 20, buffer - got % buffer, bytes - got}), 0);
       if (n <= 0) break;
       got += n;
     }
   });
   auto t0 = Clock::now();
-  std::size_t sent = 0;
-  while (sent < src.size()) {
-    ssize_t n = send(pair.connected(), src.data() + sent,
-                     std::min<std::size_t>(4 << 20, src.size() - sent), 0);
+  uint64_t sent = 0;
+  while (sent < bytes) {
+    ssize_t n = send(pair.connected(), src.data() + sent % buffer,
+                     std::min<uint64_t>({4 << 20, buffer - sent % buffer, bytes - sent}), 0);
     if (n <= 0) break;
     sent += n;
   }
@@ -184,12 +186,12 @@ int Ingest(uint64_t params, int reps) {
   for (uint32_t r = 1; r <= 2; ++r) {
     if (!c.Push(job, r, update, 10) || !c.PullInto(job, r, true, &model)) return 1;
   }
-  TcpTransfer(src, dst);
+  TcpTransfer(src, dst, src.size());
   // CPU time comes in clock ticks (10 ms): sum it over all reps rather than per push.
   std::vector<double> grpc_mbs, tcp_mbs;
   double gateway_cpu_s = 0, aggregator_cpu_s = 0, faults = 0;
   for (int i = 0; i < reps; ++i) {
-    tcp_mbs.push_back(mb / TcpTransfer(src, dst));
+    tcp_mbs.push_back(mb / TcpTransfer(src, dst, src.size()));
     auto before = Stat(serve.pid());
     std::map<pid_t, ProcStat> kids;
     for (pid_t k : Children(serve.pid())) kids[k] = Stat(k);
@@ -572,28 +574,8 @@ int Tcp(uint64_t bytes, int reps) {
   const std::size_t buffer = std::min<uint64_t>(bytes, 64ull << 20);
   std::vector<char> src(buffer, 1), dst(buffer, 0);
   std::vector<double> seconds;
-  for (int i = 0; i <= reps; ++i) {  // the first transfer warms up and is not counted
-    auto pair = tributary::ebpf::LoopbackPair::Connect(/*nodelay=*/false).value();
-    std::thread receiver([&] {
-      uint64_t got = 0;
-      while (got < bytes) {
-        ssize_t n = recv(pair.accepted(), dst.data() + got % buffer,
-                         std::min<uint64_t>(4 << 20, buffer - got % buffer), 0);
-        if (n <= 0) break;
-        got += n;
-      }
-    });
-    auto t0 = Clock::now();
-    uint64_t sent = 0;
-    while (sent < bytes) {
-      ssize_t n = send(pair.connected(), src.data() + sent % buffer,
-                       std::min<uint64_t>({4 << 20, buffer - sent % buffer, bytes - sent}), 0);
-      if (n <= 0) break;
-      sent += n;
-    }
-    receiver.join();
-    if (i > 0) seconds.push_back(Since(t0));
-  }
+  TcpTransfer(src, dst, bytes);  // warm-up, not counted
+  for (int i = 0; i < reps; ++i) seconds.push_back(TcpTransfer(src, dst, bytes));
   std::printf("| bytes | median s | MB/s |\n|---|---|---|\n| %lu | %.3f | %.0f |\n",
               (unsigned long)bytes, Median(seconds), bytes / 1e6 / Median(seconds));
   WriteJson({{"scenario", "tcp"}, {"bytes", bytes}, {"seconds", seconds},
