@@ -27,8 +27,10 @@ void AddServeCommand(CLI::App& app) {
   auto opts = std::make_shared<gateway::NodeOptions>();
   auto data_dir = std::make_shared<std::string>();
   auto budget_mb = std::make_shared<std::size_t>(0);
-  cmd->add_option("--listen", opts->listen, "gRPC address HOST:PORT (port 0: any free port)")
-      ->capture_default_str();
+  auto* listen = cmd->add_option("--listen", opts->listen,
+                                 "gRPC address HOST:PORT (port 0: any free port); without it, "
+                                 "0.0.0.0:$PORT when PORT is set (the container contract)")
+                     ->capture_default_str();
   cmd->add_option("--data-dir", *data_dir,
                   "Directory for the node's run files (serve.pid, port, metrics_port)");
   cmd->add_option("--router", opts->router, "Descriptor router: auto|userspace|bpf")
@@ -48,8 +50,11 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--python-path", opts->python_paths,
                   "Directory searched for python:module.func rules (repeatable)")
       ->check(CLI::ExistingDirectory);
-  cmd->callback([opts, data_dir, budget_mb] {
+  cmd->callback([opts, data_dir, budget_mb, listen] {
     KeepHeapWarm();
+    if (const char* port = getenv("PORT"); listen->count() == 0 && port && *port) {
+      opts->listen = std::string("0.0.0.0:") + port;
+    }
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

@@ -128,6 +128,9 @@ class Node::Impl {
 
     client_service_ = std::make_unique<ClientServiceImpl>(control_.get());
     operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get());
+    // grpc.health.v1.Health answers SERVING from here until shutdown begins (probes, load
+    // balancers, Knative's readiness checks).
+    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(client_service_.get());
@@ -154,6 +157,9 @@ class Node::Impl {
   }
 
   void Shutdown() {
+    if (server_ && server_->GetHealthCheckService()) {
+      server_->GetHealthCheckService()->SetServingStatus(false);
+    }
     std::lock_guard lock(mu_);
     stop_ = true;
     cv_.notify_all();
