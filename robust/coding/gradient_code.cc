@@ -40,6 +40,11 @@ Result<GradientCode> GradientCode::Create(const CodeOptions& o) {
     return Status::InvalidArgument("a gradient code needs n >= 1 and 0 <= s < n (got n=" +
                                    std::to_string(o.n) + ", s=" + std::to_string(o.s) + ")");
   }
+  if (o.n > kMaxWorkers) {  // B is n x n doubles
+    return Status::InvalidArgument("a gradient code takes at most " +
+                                   std::to_string(kMaxWorkers) + " workers (got n=" +
+                                   std::to_string(o.n) + ")");
+  }
   Scheme scheme = o.scheme;
   if (scheme == Scheme::kAuto) {
     scheme = o.n % (o.s + 1) == 0 ? Scheme::kFractionalRepetition : Scheme::kCyclicRepetition;

@@ -40,9 +40,12 @@ enum class Scheme {
 Result<Scheme> ParseScheme(std::string_view name);
 std::string_view SchemeName(Scheme scheme);
 
+// Workers a code may have: its matrix B is n x n doubles (8 MiB at the limit).
+inline constexpr int kMaxWorkers = 1024;
+
 struct CodeOptions {
   Scheme scheme = Scheme::kAuto;
-  int n = 0;                      // workers (= partitions); required, >= 1
+  int n = 0;                      // workers (= partitions); required, 1..kMaxWorkers
   int s = 0;                      // stragglers tolerated; required, 0 <= s < n
   uint64_t seed = 1;              // cyclic only: first draw of H
   double target_condition = 1e4;  // cyclic only: stop redrawing H below this worst cond(B_F)

@@ -84,6 +84,10 @@ TEST(GradientCodeTest, RejectsBadParameters) {
   EXPECT_EQ(Make(Scheme::kCyclicRepetition, 5, 5).error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Make(Scheme::kCyclicRepetition, 5, -1).error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Make(Scheme::kFractionalRepetition, 0, 0).error().code(), StatusCode::kInvalidArgument);
+  // Its n x n matrix would not fit: refused before it is allocated (found by fuzzing).
+  EXPECT_EQ(Make(Scheme::kFractionalRepetition, 400'000'000, 1).error().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Make(Scheme::kFractionalRepetition, kMaxWorkers, 1));
   EXPECT_EQ(ParseScheme("mds").error().code(), StatusCode::kInvalidArgument);
 }
 
