@@ -142,6 +142,9 @@ class ControlPlane::Impl {
     if (spec.update_kind() == v1::UPDATE_KIND_UNSPECIFIED) {
       spec.set_update_kind(v1::UPDATE_KIND_MODEL);
     }
+    if (spec.update_kind() != v1::UPDATE_KIND_MODEL && spec.update_kind() != v1::UPDATE_KIND_DELTA) {
+      return Status::InvalidArgument("unknown update_kind " + std::to_string(spec.update_kind()));
+    }
     if (!(spec.server_learning_rate() >= 0) || !std::isfinite(spec.server_learning_rate())) {
       return Status::InvalidArgument("server_learning_rate must be finite and >= 0");
     }

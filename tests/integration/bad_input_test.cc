@@ -184,6 +184,20 @@ TEST_F(BadInputTest, InvalidJobSpecsAreRefused) {
   spec = ok;
   spec.set_params(1ull << 33);  // 32 GiB per slot: beyond the node's shared-memory budget
   EXPECT_EQ(create(spec).error_code(), grpc::RESOURCE_EXHAUSTED);
+  spec = ok;
+  spec.set_update_kind(static_cast<v1::UpdateKind>(7));  // not a kind this server knows
+  EXPECT_EQ(create(spec).error_code(), grpc::INVALID_ARGUMENT);
+  spec = ok;
+  spec.set_server_learning_rate(0.5);  // a server step without delta updates
+  EXPECT_EQ(create(spec).error_code(), grpc::INVALID_ARGUMENT);
+  spec.set_update_kind(v1::UPDATE_KIND_DELTA);
+  spec.set_server_learning_rate(-1);
+  EXPECT_EQ(create(spec).error_code(), grpc::INVALID_ARGUMENT);
+  spec.set_server_learning_rate(std::nan(""));
+  EXPECT_EQ(create(spec).error_code(), grpc::INVALID_ARGUMENT);
+  spec = ok;
+  spec.set_rule("python:nodot");
+  EXPECT_EQ(create(spec).error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_TRUE(create(ok).ok());
 }
 
