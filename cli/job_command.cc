@@ -63,6 +63,9 @@ void AddJobCommand(CLI::App& app) {
   auto initial_model = std::make_shared<std::string>();
   auto stragglers = std::make_shared<uint32_t>(0);
   auto coding_seed = std::make_shared<uint64_t>(1);
+  auto burst = std::make_shared<uint32_t>(0);
+  auto window = std::make_shared<uint32_t>(0);
+  auto window_stragglers = std::make_shared<uint32_t>(0);
   create->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
   create->add_option("--name", *name, "Job name")->required();
   create->add_option("--params", *params, "Parameters in the flattened model")->required();
@@ -90,11 +93,16 @@ void AddJobCommand(CLI::App& app) {
       ->check(CLI::ExistingFile);
   create->add_option("--shards", *shards, "Model shards aggregated in parallel (0: auto)");
   create->add_option("--coding", *coding,
-                     "Gradient coding against stragglers: frc|cyclic|auto (workers = "
-                     "clients per round)")
-      ->check(CLI::IsMember({"frc", "cyclic", "auto"}));
-  create->add_option("--stragglers", *stragglers, "Coded jobs: workers that may be missing");
+                     "Gradient coding against stragglers (workers = clients per round): "
+                     "frc|cyclic|auto, or sequential sr-sgc|m-sgc (workers ask for their "
+                     "mini-tasks each round; --deadline-s is the grace period)")
+      ->check(CLI::IsMember({"frc", "cyclic", "auto", "sr-sgc", "m-sgc"}));
+  create->add_option("--stragglers", *stragglers, "frc, cyclic: workers that may be missing");
   create->add_option("--coding-seed", *coding_seed, "Cyclic codes: seed of the coefficients");
+  create->add_option("--burst", *burst, "sr-sgc, m-sgc: B, longest straggling burst (rounds)");
+  create->add_option("--window", *window, "sr-sgc, m-sgc: W, the sliding window (rounds)");
+  create->add_option("--window-stragglers", *window_stragglers,
+                     "sr-sgc, m-sgc: lambda, stragglers in any window of W rounds");
   create->callback([=] {
     v1::JobSpec s;
     s.set_name(*name);
@@ -135,6 +143,9 @@ void AddJobCommand(CLI::App& app) {
       s.mutable_coding()->set_scheme(*coding);
       s.mutable_coding()->set_stragglers(*stragglers);
       s.mutable_coding()->set_seed(*coding_seed);
+      s.mutable_coding()->set_burst(*burst);
+      s.mutable_coding()->set_window(*window);
+      s.mutable_coding()->set_window_stragglers(*window_stragglers);
     }
     grpc::ClientContext ctx;
     v1::JobInfo info;

@@ -44,6 +44,10 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--node-id", opts->node_id, "Node name used in shared-memory names");
   cmd->add_option("--shm-budget-mb", *budget_mb,
                   "Shared memory all job pools may use (0: half of RAM)");
+  cmd->add_option("--retained-versions", opts->retained_versions,
+                  "Published models each job keeps readable, the latest included")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("--rule-plugin", opts->rule_plugins,
                   "Load an aggregation-rule plug-in (.so); jobs name it plugin:NAME (repeatable)")
       ->check(CLI::ExistingFile);

@@ -249,6 +249,48 @@ class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   grpc::ByteBuffer out_;
 };
 
+// A worker's mini-tasks in a round of a sequentially coded job, possibly after waiting for the
+// round to open.
+class TasksReactor final : public grpc::ServerUnaryReactor {
+ public:
+  TasksReactor(ControlPlane* control, const v1::TasksRequest* request, v1::TasksReply* reply)
+      : control_(control), reply_(reply), job_(request->job_id()) {
+    std::lock_guard lock(mu_);
+    waiter_ = control_->AwaitTasks(job_, request->client_id(), request->round(), request->wait(),
+                                   [this](Result<v1::TasksReply> r) { OnTasks(std::move(r)); });
+  }
+
+  void OnCancel() override {
+    control_->CancelTasks(job_, waiter_);
+    std::lock_guard lock(mu_);
+    FinishLocked(Status::Cancelled("tasks request cancelled by the client"));
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Runs under the control plane's lock, possibly inside the constructor.
+  void OnTasks(Result<v1::TasksReply> tasks) {
+    std::lock_guard lock(mu_);
+    if (finished_) return;
+    if (tasks) *reply_ = std::move(*tasks);
+    FinishLocked(tasks.status());
+  }
+
+  void FinishLocked(const Status& s) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(ToGrpc(s));
+  }
+
+  ControlPlane* control_;
+  v1::TasksReply* reply_;
+  uint64_t job_;
+  uint64_t waiter_ = 0;
+  std::recursive_mutex mu_;  // OnTasks may run inside the constructor
+  bool finished_ = false;
+};
+
 }  // namespace
 
 grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* ctx,
@@ -272,6 +314,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ClientServiceImpl::Pull(
 grpc::ServerReadReactor<grpc::ByteBuffer>* ClientServiceImpl::Push(
     grpc::CallbackServerContext* ctx, grpc::ByteBuffer* reply) {
   return new PushReactor(control_, ctx, reply);
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::Tasks(grpc::CallbackServerContext* ctx,
+                                                   const v1::TasksRequest* request,
+                                                   v1::TasksReply* reply) {
+  return new TasksReactor(control_, request, reply);
 }
 
 }  // namespace tributary::gateway

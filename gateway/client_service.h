@@ -1,4 +1,5 @@
-// ClientService: the gRPC API of FL clients (join, pull, push), served with the callback API.
+// ClientService: the gRPC API of FL clients (join, pull, push, tasks), served with the callback
+// API.
 //
 // Push and Pull are raw-ByteBuffer methods: a pushed chunk is copied from gRPC's receive slices
 // straight into the update's shared-memory slot (the one copy the platform makes), hashed and
@@ -17,7 +18,8 @@ inline constexpr std::size_t kPullChunkBytes = 1u << 20;  // chunk size of pulle
 class ClientServiceImpl final
     : public v1::ClientService::WithCallbackMethod_Join<
           v1::ClientService::WithRawCallbackMethod_Pull<
-              v1::ClientService::WithRawCallbackMethod_Push<v1::ClientService::Service>>> {
+              v1::ClientService::WithRawCallbackMethod_Push<
+                  v1::ClientService::WithCallbackMethod_Tasks<v1::ClientService::Service>>>> {
  public:
   explicit ClientServiceImpl(ControlPlane* control) : control_(control) {}
 
@@ -27,6 +29,9 @@ class ClientServiceImpl final
                                                    const grpc::ByteBuffer* request) override;
   grpc::ServerReadReactor<grpc::ByteBuffer>* Push(grpc::CallbackServerContext* ctx,
                                                   grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* Tasks(grpc::CallbackServerContext* ctx,
+                                  const v1::TasksRequest* request,
+                                  v1::TasksReply* reply) override;
 
  private:
   ControlPlane* control_;

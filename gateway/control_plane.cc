@@ -19,6 +19,7 @@
 
 #include "aggregator/rule_registry.h"
 #include "robust/coding/gradient_code.h"
+#include "robust/coding/sequential_scheduler.h"
 #include "shm/descriptor.h"
 
 namespace tributary::gateway {
@@ -29,6 +30,8 @@ constexpr std::size_t kMaxClientIdLength = 128;
 constexpr std::size_t kMinShardBytes = 1u << 20;  // below this, more shards cost more than they gain
 constexpr uint64_t kInitialModelSender = ~uint64_t{0};  // in_flight key of a round-0 push
 constexpr uint32_t kMaxDeathsInRule = 2;  // aggregator deaths inside a round's rule before it fails
+// Sequentially coded jobs keep a ledger entry per version, worker and coded unit: bounded.
+constexpr uint64_t kMaxSequentialWork = 1u << 20;  // rounds x workers
 
 int64_t UnixMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -51,12 +54,31 @@ struct AcceptedUpdate {
   double weight;
 };
 
+// A push in flight or accepted within a round: the client and, for sequentially coded jobs,
+// the slot of its mini-task (0 otherwise).
+using PushKey = std::pair<uint64_t, uint32_t>;
+
+// A sequentially coded job's result, kept until the version it belongs to is published.
+struct CodedResult {
+  shm::SlotHandle slot;
+  uint32_t version;
+};
+
+// A worker of a sequentially coded job waiting for a round to open.
+struct TaskWaiter {
+  uint64_t id;
+  uint64_t worker;
+  std::function<void(Result<v1::TasksReply>)> done;
+};
+
 struct PublishedModel {
   uint32_t version;
   shm::SlotHandle slot;
   uint64_t checksum;
 };
 
+// kOpen: the round takes updates; kClosed: its aggregation runs; kIdle: neither (sequentially
+// coded jobs: between a round's close and the next version's aggregation or round).
 enum class Phase { kOpen, kClosed, kIdle };
 
 struct Job {
@@ -72,16 +94,29 @@ struct Job {
   // is decodable, so they are dispatched to the aggregators when the round closes. Other jobs
   // dispatch each update as soon as it is accepted (eager aggregation).
   std::optional<robust::coding::GradientCode> code;
-  bool eager() const { return !code.has_value(); }
+  // Sequentially coded jobs (SR-SGC, M-SGC): rounds of work and published versions decouple.
+  // Round r's results stay in the pool, keyed by (round, worker, slot), until the version they
+  // belong to is published; when a round closes, the versions that became decodable are
+  // aggregated and published in order, then the next round opens.
+  std::unique_ptr<robust::coding::SequentialScheduler> sequence;
+  std::map<std::tuple<int, int, int>, CodedResult> results;
+  std::set<uint32_t> decodable;  // versions decodable but not yet aggregated
+  std::size_t refused_close_at = SIZE_MAX;  // results in the round when closing was refused
+  std::multimap<uint32_t, TaskWaiter> task_waiters;  // by round
+  bool eager() const { return !code.has_value() && !sequence; }
+  // Whether the current round's shards are routed to aggregators.
+  bool routed() const { return sequence ? phase == Phase::kClosed : phase != Phase::kIdle; }
 
-  // The current round.
+  // The current round, and the version its aggregation publishes (the same except for
+  // sequentially coded jobs).
   uint32_t round = 0;
+  uint32_t aggregating = 0;
   Phase phase = Phase::kIdle;
   Clock::time_point opened_at, closed_at;
   shm::SlotHandle output;
   std::vector<AcceptedUpdate> accepted;
-  std::set<uint64_t> accepted_clients;
-  std::set<uint64_t> in_flight;
+  std::set<PushKey> accepted_clients;
+  std::set<PushKey> in_flight;
   std::vector<ebpf::InstanceId> shard_instance;  // 0: not assigned
   std::vector<bool> shard_done;
   uint32_t shards_pending = 0;
@@ -165,30 +200,46 @@ class ControlPlane::Impl {
     }
     if (spec.shards() > 4096) return Status::InvalidArgument("shards exceeds 4096");
     std::optional<robust::coding::GradientCode> code;
+    std::unique_ptr<robust::coding::SequentialScheduler> sequence;
     if (!spec.coding().scheme().empty()) {
       if (!in.rule().empty()) {
         return Status::InvalidArgument(
             "a coded job publishes the decoded sum of its partition gradients; leave rule unset");
       }
-      TRIBUTARY_ASSIGN_OR_RETURN(auto scheme, robust::coding::ParseScheme(spec.coding().scheme()));
-      auto built = robust::coding::GradientCode::Create(
-          {.scheme = scheme,
-           .n = static_cast<int>(spec.clients_per_round()),
-           .s = static_cast<int>(spec.coding().stragglers()),
-           .seed = spec.coding().seed() ? spec.coding().seed() : 1});
-      if (!built) return built.error().WithContext("gradient code");
-      code = std::move(*built);
+      if (spec.update_kind() != v1::UPDATE_KIND_MODEL) {
+        return Status::InvalidArgument(
+            "a coded job publishes sums of partition gradients; update_kind must be MODEL");
+      }
+      if (auto sequential = robust::coding::ParseSequentialScheme(spec.coding().scheme());
+          sequential && *sequential != robust::coding::SequentialScheme::kGc) {
+        TRIBUTARY_ASSIGN_OR_RETURN(sequence, CreateSequence(*sequential, spec));
+        spec.mutable_coding()->set_stragglers(static_cast<uint32_t>(sequence->code().s()));
+      } else {
+        TRIBUTARY_ASSIGN_OR_RETURN(auto scheme,
+                                   robust::coding::ParseScheme(spec.coding().scheme()));
+        auto built = robust::coding::GradientCode::Create(
+            {.scheme = scheme,
+             .n = static_cast<int>(spec.clients_per_round()),
+             .s = static_cast<int>(spec.coding().stragglers()),
+             .seed = spec.coding().seed() ? spec.coding().seed() : 1});
+        if (!built) return built.error().WithContext("gradient code");
+        code = std::move(*built);
+        spec.set_min_clients(spec.clients_per_round() - spec.coding().stragglers());
+        spec.mutable_coding()->set_scheme(std::string(robust::coding::SchemeName(code->scheme())));
+      }
       spec.set_rule("weighted-sum");
-      spec.set_min_clients(spec.clients_per_round() - spec.coding().stragglers());
-      spec.mutable_coding()->set_scheme(std::string(robust::coding::SchemeName(code->scheme())));
     }
 
     const std::size_t model_bytes = spec.params() * sizeof(float);
-    // Every accepted update of the open round, its output, the retained models, and spare
-    // slots for pushes still streaming.
-    const uint32_t spare = std::max<uint32_t>(2, spec.clients_per_round() / 8);
-    const uint64_t slots = uint64_t(spec.clients_per_round()) + 1 + options_.retained_versions +
-                           spare;
+    // Every accepted update of the open round (for sequentially coded jobs: every result of
+    // the rounds whose versions are not published yet, at most delay + 1 rounds of them), its
+    // output, the retained models, and spare slots for pushes still streaming.
+    const uint64_t per_round =
+        sequence ? uint64_t(sequence->n()) * sequence->max_tasks_per_round() * (sequence->delay() + 1)
+                 : spec.clients_per_round();
+    const uint64_t spare = std::max<uint64_t>(2, per_round / 8);
+    const uint64_t slots = per_round + 1 + options_.retained_versions + spare;
+    if (slots > UINT32_MAX) return Status::InvalidArgument("the job needs too many slots");
     const uint64_t needed = slots * ((model_bytes + 4095) / 4096 * 4096);
 
     std::unique_lock lock(mu_);
@@ -203,6 +254,7 @@ class ControlPlane::Impl {
     job->spec = spec;
     job->model_bytes = model_bytes;
     job->code = std::move(code);
+    job->sequence = std::move(sequence);
     const std::size_t live = std::max<std::size_t>(1, instances_->LiveInstances().size());
     job->shards = !splits        ? 1
                   : spec.shards() ? spec.shards()
@@ -298,9 +350,10 @@ class ControlPlane::Impl {
     TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
     auto known = job->clients.find(client_id);
     if (known == job->clients.end()) {
-      if (job->code && job->clients.size() >= static_cast<std::size_t>(job->code->n())) {
+      const int workers = job->code ? job->code->n() : job->sequence ? job->sequence->n() : 0;
+      if (workers && job->clients.size() >= static_cast<std::size_t>(workers)) {
         return Status::FailedPrecondition(JobName(id) + " is coded for " +
-                                          std::to_string(job->code->n()) +
+                                          std::to_string(workers) +
                                           " workers, and all of them have joined");
       }
       known = job->clients.emplace(client_id, job->clients.size()).first;
@@ -327,7 +380,11 @@ class ControlPlane::Impl {
       return Status::FailedPrecondition(JobName(job->id) + " is " +
                                         v1::JobState_Name(job->state) + "; it takes no updates");
     }
-    uint64_t index = kInitialModelSender;
+    if (h.task() != 0 && (!job->sequence || h.round() == 0)) {
+      return Status::InvalidArgument("task applies to the rounds of sequentially coded jobs");
+    }
+    PushKey key{kInitialModelSender, 0};
+    std::string what = "an update";
     if (h.round() == 0) {
       TRIBUTARY_RETURN_IF_ERROR(CheckInitialModelOpen(*job));
     } else {
@@ -337,17 +394,19 @@ class ControlPlane::Impl {
                                           JobName(job->id));
       }
       TRIBUTARY_RETURN_IF_ERROR(CheckRoundOpen(*job, h.round()));
-      index = client->second;
-      if (job->accepted_clients.count(index)) {
-        return Status::AlreadyExists("client '" + h.client_id() +
-                                     "' already pushed an update for round " +
-                                     std::to_string(h.round()));
+      key = {client->second, h.task()};
+      if (job->sequence) {
+        TRIBUTARY_RETURN_IF_ERROR(FindTask(*job, client->second, h.task()).status());
+        what = "the result of task " + std::to_string(h.task());
+      }
+      if (job->accepted_clients.count(key)) {
+        return Status::AlreadyExists("client '" + h.client_id() + "' already pushed " + what +
+                                     " for round " + std::to_string(h.round()));
       }
     }
-    if (job->in_flight.count(index)) {
-      return Status::AlreadyExists("an update from client '" + h.client_id() +
-                                   "' for round " + std::to_string(h.round()) +
-                                   " is already streaming");
+    if (job->in_flight.count(key)) {
+      return Status::AlreadyExists(what + " from client '" + h.client_id() + "' for round " +
+                                   std::to_string(h.round()) + " is already streaming");
     }
     if (h.dtype() != job->spec.dtype()) {
       return Status::InvalidArgument("update dtype " + v1::DType_Name(h.dtype()) +
@@ -369,11 +428,12 @@ class ControlPlane::Impl {
       return Status::ResourceExhausted("shared-memory pool of " + JobName(job->id) +
                                        " is full; retry later");
     }
-    job->in_flight.insert(index);
+    job->in_flight.insert(key);
     PushTicket t;
     t.job = job->id;
     t.round = h.round();
-    t.client_index = index;
+    t.client_index = key.first;
+    t.task = key.second;
     t.weight = static_cast<double>(h.num_examples());
     t.expected_bytes = job->model_bytes;
     t.pool = job->pool;
@@ -388,20 +448,28 @@ class ControlPlane::Impl {
     if (!t.open || it == jobs_.end()) return Status::Internal("push ticket is not open");
     Job& job = *it->second;
     t.open = false;
-    job.in_flight.erase(t.client_index);
+    job.in_flight.erase({t.client_index, t.task});
     if (t.round == 0) return CommitInitialModel(job, t);
     if (job.state != v1::JOB_STATE_RUNNING || job.round != t.round || job.phase != Phase::kOpen) {
       (void)t.pool->Release(t.slot);
       return Status::FailedPrecondition("round " + std::to_string(t.round) + " of " +
                                         JobName(job.id) + " closed while the update streamed");
     }
-    job.accepted.push_back({t.client_index, t.slot, t.weight});
-    job.accepted_clients.insert(t.client_index);
+    job.accepted_clients.insert({t.client_index, t.task});
     ++updates_accepted_;
     bytes_accepted_ += t.expected_bytes;
     v1::PushReply reply;
     reply.set_round(job.round);
-    reply.set_updates_in_round(static_cast<uint32_t>(job.accepted.size()));
+    reply.set_updates_in_round(static_cast<uint32_t>(job.accepted_clients.size()));
+    if (job.sequence) {
+      const int sgc_round = static_cast<int>(job.round) - 1;
+      const auto* task = FindTask(job, t.client_index, t.task).value();
+      job.results[{sgc_round, static_cast<int>(t.client_index), task->slot}] = {
+          t.slot, static_cast<uint32_t>(task->job + 1)};
+      CloseSequentialRoundIfAllowed(job);
+      return reply;
+    }
+    job.accepted.push_back({t.client_index, t.slot, t.weight});
     if (job.eager()) {
       for (uint32_t s = 0; s < job.shards; ++s) SendUpdate(job, job.accepted.back(), s);
       if (job.accepted.size() >= job.spec.clients_per_round()) CloseRound(job);
@@ -417,7 +485,7 @@ class ControlPlane::Impl {
     t.open = false;
     (void)t.pool->Release(t.slot);
     auto it = jobs_.find(t.job);
-    if (it != jobs_.end()) it->second->in_flight.erase(t.client_index);
+    if (it != jobs_.end()) it->second->in_flight.erase({t.client_index, t.task});
   }
 
   uint64_t PullModel(uint64_t id, int64_t version, bool wait,
@@ -457,6 +525,56 @@ class ControlPlane::Impl {
     std::erase_if(it->second->waiters, [&](const auto& kv) { return kv.second.first == waiter; });
   }
 
+  uint64_t AwaitTasks(uint64_t id, const std::string& client_id, uint32_t round, bool wait,
+                      std::function<void(Result<v1::TasksReply>)> done) {
+    std::lock_guard lock(mu_);
+    auto found = Find(id);
+    if (!found) {
+      done(found.error());
+      return 0;
+    }
+    Job& job = **found;
+    if (!job.sequence) {
+      done(Status::FailedPrecondition(JobName(id) +
+                                      " is not sequentially coded; Join tells a coded worker its task"));
+      return 0;
+    }
+    auto client = job.clients.find(client_id);
+    if (client == job.clients.end()) {
+      done(Status::FailedPrecondition("client '" + client_id + "' has not joined " + JobName(id)));
+      return 0;
+    }
+    if (round == 0 || round > static_cast<uint32_t>(job.sequence->rounds())) {
+      done(Status::OutOfRange("round " + std::to_string(round) + " is outside 1.." +
+                              std::to_string(job.sequence->rounds()) + " of " + JobName(id)));
+      return 0;
+    }
+    if (job.state == v1::JOB_STATE_COMPLETED) {
+      done(Status::OutOfRange(JobName(id) + " completed; it has no further rounds"));
+      return 0;
+    }
+    if (job.state != v1::JOB_STATE_RUNNING) {
+      done(Status::FailedPrecondition(JobName(id) + " ended: " + job.message));
+      return 0;
+    }
+    if (round <= job.round || !wait) {
+      Status open = CheckRoundOpen(job, round);
+      done(open.ok() ? Result<v1::TasksReply>(TasksOf(job, client->second)) : open);
+      return 0;
+    }
+    const uint64_t waiter = next_waiter_id_++;
+    job.task_waiters.emplace(round, TaskWaiter{waiter, client->second, std::move(done)});
+    return waiter;
+  }
+
+  void CancelTasks(uint64_t id, uint64_t waiter) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    std::erase_if(it->second->task_waiters,
+                  [&](const auto& kv) { return kv.second.id == waiter; });
+  }
+
   void ReleaseModel(ModelRef& m) {
     if (!m.pool) return;
     (void)m.pool->Release(m.slot);
@@ -470,7 +588,7 @@ class ControlPlane::Impl {
     auto it = jobs_.find(d.job);
     if (it == jobs_.end()) return;
     Job& job = *it->second;
-    if (job.state != v1::JOB_STATE_RUNNING || job.round != d.round || job.phase != Phase::kClosed ||
+    if (job.state != v1::JOB_STATE_RUNNING || job.aggregating != d.round || job.phase != Phase::kClosed ||
         d.shard >= job.shards || job.shard_done[d.shard]) {
       return;  // a late or repeated reply for work that is already settled
     }
@@ -498,7 +616,7 @@ class ControlPlane::Impl {
         spdlog::info("{}: reclaimed {} slot references of dead aggregator pid {}", JobName(id),
                      held, pid);
       }
-      if (job->state != v1::JOB_STATE_RUNNING || job->phase == Phase::kIdle) continue;
+      if (job->state != v1::JOB_STATE_RUNNING || !job->routed()) continue;
       if (held && ++job->deaths_in_rule >= kMaxDeathsInRule) {
         EndJob(*job, v1::JOB_STATE_FAILED,
                "round " + std::to_string(job->round) + ": the aggregator process running rule " +
@@ -518,7 +636,7 @@ class ControlPlane::Impl {
   void OnInstanceReady(ebpf::InstanceId) {
     std::lock_guard lock(mu_);
     for (auto& [id, job] : jobs_) {
-      if (job->state != v1::JOB_STATE_RUNNING || job->phase == Phase::kIdle) continue;
+      if (job->state != v1::JOB_STATE_RUNNING || !job->routed()) continue;
       for (uint32_t s = 0; s < job->shards; ++s) {
         if (job->shard_instance[s] == 0 && !job->shard_done[s]) AssignShard(*job, s);
       }
@@ -566,6 +684,29 @@ class ControlPlane::Impl {
     return std::string(reinterpret_cast<const char*>(text.data()), n);
   }
 
+  static Result<std::unique_ptr<robust::coding::SequentialScheduler>> CreateSequence(
+      robust::coding::SequentialScheme scheme, const v1::JobSpec& spec) {
+    const v1::CodingSpec& c = spec.coding();
+    if (c.burst() == 0 || c.window() == 0 || c.window_stragglers() == 0) {
+      return Status::InvalidArgument(c.scheme() + " needs burst, window and window_stragglers (all >= 1)");
+    }
+    if (c.window() > 64) return Status::InvalidArgument("window exceeds 64 rounds");
+    if (uint64_t(spec.rounds()) * spec.clients_per_round() > kMaxSequentialWork) {
+      return Status::InvalidArgument(c.scheme() + " jobs are limited to rounds x clients_per_round <= " +
+                                     std::to_string(kMaxSequentialWork));
+    }
+    auto built = robust::coding::SequentialScheduler::Create(
+        {.scheme = scheme,
+         .n = static_cast<int>(spec.clients_per_round()),
+         .burst = static_cast<int>(c.burst()),
+         .window = static_cast<int>(c.window()),
+         .lambda = static_cast<int>(c.window_stragglers()),
+         .jobs = static_cast<int>(spec.rounds()),
+         .seed = c.seed() ? c.seed() : 1});
+    if (!built) return built.error().WithContext(c.scheme());
+    return std::move(*built);
+  }
+
   Result<Job*> Find(uint64_t id) const {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return Status::NotFound(JobName(id) + " does not exist");
@@ -575,7 +716,7 @@ class ControlPlane::Impl {
   // Version 0 may be replaced until round 1 accepts its first update.
   static Status CheckInitialModelOpen(const Job& job) {
     if (job.state == v1::JOB_STATE_RUNNING && job.round == 1 && job.phase == Phase::kOpen &&
-        job.accepted.empty() && job.versions.size() == 1) {
+        job.accepted_clients.empty() && job.versions.size() == 1) {
       return Status::Ok();
     }
     return Status::FailedPrecondition("the initial model of " + JobName(job.id) +
@@ -625,7 +766,7 @@ class ControlPlane::Impl {
     info.set_state(job.state);
     info.set_open_round(job.phase == Phase::kOpen ? job.round : 0);
     info.set_published_version(job.versions.empty() ? 0 : job.versions.back().version);
-    info.set_updates_in_round(static_cast<uint32_t>(job.accepted.size()));
+    info.set_updates_in_round(static_cast<uint32_t>(job.accepted_clients.size()));
     info.set_message(job.message);
     info.set_shards(job.shards);
     if (job.pool) {
@@ -640,7 +781,7 @@ class ControlPlane::Impl {
     e.set_job_id(job.id);
     e.set_round(job.round);
     e.set_kind(kind);
-    e.set_updates(static_cast<uint32_t>(job.accepted.size()));
+    e.set_updates(static_cast<uint32_t>(job.accepted_clients.size()));
     e.set_unix_micros(UnixMicros());
     return e;
   }
@@ -664,6 +805,21 @@ class ControlPlane::Impl {
   }
 
   void OpenRound(Job& job, uint32_t round) {
+    if (job.sequence) {
+      job.round = round;
+      job.phase = Phase::kOpen;
+      job.opened_at = Clock::now();
+      job.accepted_clients.clear();
+      job.refused_close_at = SIZE_MAX;
+      Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
+      auto ready = job.task_waiters.equal_range(round);
+      std::vector<TaskWaiter> wake;
+      for (auto it = ready.first; it != ready.second; ++it) wake.push_back(std::move(it->second));
+      job.task_waiters.erase(ready.first, ready.second);
+      for (auto& w : wake) w.done(TasksOf(job, w.worker));
+      CloseSequentialRoundIfAllowed(job);  // closes at once when nobody has work this round
+      return;
+    }
     auto out = job.pool->Allocate();
     if (!out) {
       EndJob(job, v1::JOB_STATE_FAILED, "no slot for the output of round " +
@@ -671,17 +827,23 @@ class ControlPlane::Impl {
       return;
     }
     job.round = round;
+    job.aggregating = round;
     job.phase = Phase::kOpen;
     job.opened_at = Clock::now();
     job.output = *out;
     job.accepted.clear();
     job.accepted_clients.clear();
+    StartShards(job);
+    Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
+  }
+
+  // Routes every shard of the aggregation of job.aggregating into job.output.
+  void StartShards(Job& job) {
     job.shard_instance.assign(job.shards, 0);
     job.shard_done.assign(job.shards, false);
     job.shards_pending = job.shards;
     job.deaths_in_rule = 0;
     for (uint32_t s = 0; s < job.shards; ++s) AssignShard(job, s);
-    Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
   }
 
   // Routes shard `s` of the current round to a live instance and replays what it must have
@@ -690,7 +852,7 @@ class ControlPlane::Impl {
     auto live = instances_->LiveInstances();
     if (live.empty()) return;  // OnInstanceReady assigns it
     const ebpf::InstanceId instance = live[(job.id + s) % live.size()];
-    if (Status st = router_->Route({job.id, job.round, s}, instance); !st.ok()) {
+    if (Status st = router_->Route({job.id, job.aggregating, s}, instance); !st.ok()) {
       spdlog::warn("{}: routing shard {}: {}", JobName(job.id), s, st.ToString());
       return;
     }
@@ -704,7 +866,7 @@ class ControlPlane::Impl {
   shm::Descriptor Base(const Job& job, shm::DescriptorKind kind, uint32_t s) {
     shm::Descriptor d = shm::MakeDescriptor(kind);
     d.job = job.id;
-    d.round = job.round;
+    d.round = job.aggregating;
     d.shard = static_cast<uint16_t>(s);
     d.num_shards = static_cast<uint16_t>(job.shards);
     d.target_slot = job.output.index;
@@ -764,19 +926,135 @@ class ControlPlane::Impl {
     CloseRound(job);
   }
 
+  // ---- sequentially coded jobs ----
+
+  static Result<const robust::coding::MiniTask*> FindTask(const Job& job, uint64_t worker,
+                                                          uint32_t slot) {
+    for (const auto& task : job.sequence->Tasks(static_cast<int>(worker))) {
+      if (task.slot == static_cast<int>(slot)) return &task;
+    }
+    return Status::InvalidArgument("worker " + std::to_string(worker) + " has no task " +
+                                   std::to_string(slot) + " in round " +
+                                   std::to_string(job.round) + " of " + JobName(job.id) +
+                                   " (it has " +
+                                   std::to_string(job.sequence->Tasks(static_cast<int>(worker)).size()) +
+                                   "; ask ClientService.Tasks)");
+  }
+
+  static v1::TasksReply TasksOf(const Job& job, uint64_t worker) {
+    const auto& sequence = *job.sequence;
+    v1::TasksReply reply;
+    reply.set_round(job.round);
+    reply.set_worker(static_cast<uint32_t>(worker));
+    reply.set_workers(static_cast<uint32_t>(sequence.n()));
+    reply.set_rounds(static_cast<uint32_t>(sequence.rounds()));
+    reply.set_partitions(static_cast<uint32_t>(sequence.num_partitions()));
+    for (const auto& task : sequence.Tasks(static_cast<int>(worker))) {
+      auto* t = reply.add_tasks();
+      t->set_version(static_cast<uint32_t>(task.job + 1));
+      t->set_slot(static_cast<uint32_t>(task.slot));
+      for (int p : task.partitions) t->add_partitions(static_cast<uint32_t>(p));
+      for (double c : task.coefficients) t->add_coefficients(c);
+    }
+    return reply;
+  }
+
+  // Closes the open round when every worker delivered all its mini-tasks or, once the grace
+  // period (deadline_s; 0: none) is over, as soon as the workers that did keep the stragglers
+  // inside the model and the version due now decodable. Waiting out the grace period matters:
+  // every worker declared a straggler uses up the model's budget and costs later rounds work.
+  void CloseSequentialRoundIfAllowed(Job& job) {
+    auto& sequence = *job.sequence;
+    if (job.accepted_clients.size() == job.refused_close_at) return;  // nothing new to decide
+    std::vector<int> arrived;
+    for (int w = 0; w < sequence.n(); ++w) {
+      const auto& tasks = sequence.Tasks(w);
+      if (std::all_of(tasks.begin(), tasks.end(), [&](const auto& task) {
+            return job.accepted_clients.count({uint64_t(w), uint32_t(task.slot)}) > 0;
+          })) {
+        arrived.push_back(w);
+      }
+    }
+    const bool grace_over = Clock::now() - job.opened_at >=
+                            std::chrono::duration<double>(job.spec.deadline_s());
+    if (static_cast<int>(arrived.size()) < sequence.n() && !grace_over) return;
+    auto outcome = sequence.TryCloseRound(arrived);
+    if (!outcome) {
+      EndJob(job, v1::JOB_STATE_FAILED, "closing round " + std::to_string(job.round) + ": " +
+                                            outcome.error().message());
+      return;
+    }
+    if (!outcome->closed) {
+      job.refused_close_at = job.accepted_clients.size();
+      return;
+    }
+    job.phase = Phase::kIdle;  // until a decodable version is being aggregated
+    job.closed_at = Clock::now();
+    spdlog::info("{} round {}: {} of {} workers delivered; closing ({} versions decodable)",
+                 JobName(job.id), job.round, arrived.size(), sequence.n(),
+                 outcome->decoded.size());
+    Emit(job, Event(job, v1::RoundEvent::ROUND_CLOSED));
+    for (int decoded : outcome->decoded) job.decodable.insert(static_cast<uint32_t>(decoded + 1));
+    AggregateNextVersion(job);
+  }
+
+  // Aggregates the next version when it is decodable (versions publish in order), or opens
+  // the next round of work.
+  void AggregateNextVersion(Job& job) {
+    const uint32_t version = job.versions.back().version + 1;
+    if (!job.decodable.count(version)) {
+      if (job.sequence->done()) {
+        EndJob(job, v1::JOB_STATE_FAILED,
+               "version " + std::to_string(version) + " is undecodable after the last round");
+      } else {
+        OpenRound(job, job.round + 1);
+      }
+      return;
+    }
+    job.decodable.erase(version);
+    auto terms = job.sequence->Decoding(static_cast<int>(version) - 1);
+    if (!terms) {
+      EndJob(job, v1::JOB_STATE_FAILED, "decoding version " + std::to_string(version) + ": " +
+                                            terms.error().message());
+      return;
+    }
+    auto out = job.pool->Allocate();
+    if (!out) {
+      EndJob(job, v1::JOB_STATE_FAILED, "no slot for the output of version " +
+                                            std::to_string(version) + ": " +
+                                            out.error().message());
+      return;
+    }
+    job.phase = Phase::kClosed;  // aggregating `version`
+    job.aggregating = version;
+    job.output = *out;
+    job.accepted.clear();
+    for (const auto& term : *terms) {
+      auto result = job.results.find({term.key.round, term.key.worker, term.key.slot});
+      if (result == job.results.end()) {
+        EndJob(job, v1::JOB_STATE_FAILED, "version " + std::to_string(version) +
+                                              " decodes from a result the gateway does not hold");
+        return;
+      }
+      job.accepted.push_back({uint64_t(term.key.worker), result->second.slot, term.weight});
+    }
+    StartShards(job);
+  }
+
   void Publish(Job& job) {
     const auto now = Clock::now();
-    const uint32_t version = job.round;
+    const uint32_t version = job.aggregating;
     uint64_t checksum = XXH3_64bits(job.pool->Bytes(job.output.index).data(), job.model_bytes);
     job.versions.push_back({version, job.output, checksum});
     while (job.versions.size() > options_.retained_versions) {
       (void)job.pool->Release(job.versions.front().slot);
       job.versions.erase(job.versions.begin());
     }
-    for (const auto& u : job.accepted) (void)job.pool->Release(u.slot);
-    for (uint32_t s = 0; s < job.shards; ++s) (void)router_->Unroute({job.id, job.round, s});
+    ReleaseInputs(job, version);
     ++rounds_published_;
     v1::RoundEvent e = Event(job, v1::RoundEvent::ROUND_PUBLISHED);
+    e.set_round(version);
+    e.set_updates(static_cast<uint32_t>(job.accepted.size()));
     e.set_round_seconds(Seconds(now - job.opened_at));
     e.set_aggregate_seconds(Seconds(now - job.closed_at));
     spdlog::info("{} round {} published: {} updates, round {:.3f} s, aggregation {:.3f} s",
@@ -795,27 +1073,51 @@ class ControlPlane::Impl {
     for (auto& w : wake) w(Hold(job, version));
     if (version >= job.spec.rounds()) {
       EndJob(job, v1::JOB_STATE_COMPLETED, "");
+    } else if (job.sequence) {
+      AggregateNextVersion(job);
     } else {
       OpenRound(job, version + 1);
+    }
+  }
+
+  // Drops the control plane's references on what the aggregation of `version` read, and
+  // unroutes its shards. Sequentially coded jobs release every result of the version, the ones
+  // its decoding did not use included.
+  void ReleaseInputs(Job& job, uint32_t version) {
+    if (job.sequence) {
+      std::erase_if(job.results, [&](const auto& kv) {
+        if (kv.second.version != version) return false;
+        (void)job.pool->Release(kv.second.slot);
+        return true;
+      });
+    } else {
+      for (const auto& u : job.accepted) (void)job.pool->Release(u.slot);
+    }
+    for (uint32_t s = 0; s < job.shards; ++s) {
+      (void)router_->Unroute({job.id, job.aggregating, s});
     }
   }
 
   void EndJob(Job& job, v1::JobState state, const std::string& message) {
     job.state = state;
     job.message = message;
-    if (job.phase != Phase::kIdle) {
-      for (const auto& u : job.accepted) (void)job.pool->Release(u.slot);
+    if (job.routed()) {
+      ReleaseInputs(job, job.aggregating);
       (void)job.pool->Release(job.output);
-      for (uint32_t s = 0; s < job.shards; ++s) (void)router_->Unroute({job.id, job.round, s});
-      job.accepted.clear();
-      job.phase = Phase::kIdle;
     }
+    for (const auto& [key, result] : job.results) (void)job.pool->Release(result.slot);
+    job.results.clear();
+    job.accepted.clear();
+    job.phase = Phase::kIdle;
     Status why = state == v1::JOB_STATE_COMPLETED
                      ? Status::OutOfRange(JobName(job.id) + " completed; no further version")
                      : Status::FailedPrecondition(JobName(job.id) + " ended: " + message);
     auto waiters = std::move(job.waiters);
     job.waiters.clear();
     for (auto& [v, w] : waiters) w.second(why);
+    auto task_waiters = std::move(job.task_waiters);
+    job.task_waiters.clear();
+    for (auto& [round, w] : task_waiters) w.done(why);
     v1::RoundEvent e = Event(job, TerminalKind(state));
     e.set_message(message);
     Emit(job, e);
@@ -876,6 +1178,10 @@ class ControlPlane::Impl {
       const auto now = Clock::now();
       for (auto& [id, job] : jobs_) {
         if (job->state != v1::JOB_STATE_RUNNING || job->phase != Phase::kOpen) continue;
+        if (job->sequence) {
+          CloseSequentialRoundIfAllowed(*job);
+          continue;
+        }
         if (job->spec.deadline_s() <= 0 || !job->eager()) continue;  // coded: wait to decode
         if (now - job->opened_at < std::chrono::duration<double>(job->spec.deadline_s())) continue;
         if (job->accepted.size() >= job->spec.min_clients() && !job->accepted.empty()) {
@@ -930,6 +1236,11 @@ uint64_t ControlPlane::PullModel(uint64_t j, int64_t v, bool wait,
   return impl_->PullModel(j, v, wait, std::move(done));
 }
 void ControlPlane::CancelPull(uint64_t j, uint64_t w) { impl_->CancelPull(j, w); }
+uint64_t ControlPlane::AwaitTasks(uint64_t j, const std::string& c, uint32_t r, bool w,
+                                  std::function<void(Result<v1::TasksReply>)> done) {
+  return impl_->AwaitTasks(j, c, r, w, std::move(done));
+}
+void ControlPlane::CancelTasks(uint64_t j, uint64_t w) { impl_->CancelTasks(j, w); }
 void ControlPlane::ReleaseModel(ModelRef& m) { impl_->ReleaseModel(m); }
 void ControlPlane::OnAggregatorReply(const shm::Descriptor& d) { impl_->OnAggregatorReply(d); }
 void ControlPlane::OnInstanceLost(ebpf::InstanceId i, pid_t p, const std::string& cause) {

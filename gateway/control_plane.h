@@ -11,9 +11,14 @@
 // The gateway's RPC handlers call BeginPush/CommitPush/AbortPush around the streaming of one
 // update into its slot, and PullModel/ReleaseModel around streaming a model out.
 //
-// Thread safety: every method may be called from any thread. Callbacks given to PullModel and
-// Subscribe run with the control plane's lock held: they must only hand work off (start an
-// asynchronous write), never block or call back into the control plane.
+// Sequentially coded jobs (SR-SGC, M-SGC) decouple rounds of work from published versions:
+// each round, every worker pushes one result per mini-task the scheduler gave it; the round
+// closes as soon as the stragglers stay inside the bursty model, and each version is aggregated
+// from its decoding's results once it and every earlier version are decodable.
+//
+// Thread safety: every method may be called from any thread. Callbacks given to PullModel,
+// AwaitTasks and Subscribe run with the control plane's lock held: they must only hand work off
+// (start an asynchronous write), never block or call back into the control plane.
 #pragma once
 
 #include <chrono>
@@ -52,6 +57,7 @@ struct PushTicket {
   uint64_t job = 0;
   uint32_t round = 0;
   uint64_t client_index = 0;
+  uint32_t task = 0;  // sequentially coded jobs: the mini-task's slot
   double weight = 0;
   std::size_t expected_bytes = 0;
   std::shared_ptr<shm::SlotPool> pool;
@@ -100,6 +106,12 @@ class ControlPlane {
                      std::function<void(Result<ModelRef>)> done);
   void CancelPull(uint64_t job, uint64_t waiter);
   void ReleaseModel(ModelRef& model);
+  // Sequentially coded jobs: delivers the mini-tasks of `client_id` in `round` to `done`, at
+  // once when the round is open (or closed: an error), later when `wait` and it is not open
+  // yet. Returns a waiter id for CancelTasks (0 when `done` already ran).
+  uint64_t AwaitTasks(uint64_t job, const std::string& client_id, uint32_t round, bool wait,
+                      std::function<void(Result<v1::TasksReply>)> done);
+  void CancelTasks(uint64_t job, uint64_t waiter);
 
   // Node runtime events.
   void OnAggregatorReply(const shm::Descriptor& d);

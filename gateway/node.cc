@@ -1,5 +1,7 @@
 #include "gateway/node.h"
 
+#include <algorithm>
+
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -97,7 +99,8 @@ class Node::Impl {
     control_ = std::make_unique<ControlPlane>(
         ControlPlaneOptions{.pool_prefix = prefix,
                             .shm_budget_bytes = o.shm_budget_bytes ? o.shm_budget_bytes
-                                                                   : HalfOfMemory()},
+                                                                   : HalfOfMemory(),
+                            .retained_versions = std::max<uint32_t>(1, o.retained_versions)},
         router_.get(), &directory_);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());

@@ -23,6 +23,7 @@ struct NodeOptions {
   uint32_t aggregators = 0;               // warm pool size (0: one per core)
   std::string node_id;                    // names shared memory (empty: the pid)
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
+  uint32_t retained_versions = 2;         // published models kept per job (latest included)
   std::vector<std::string> rule_plugins;  // C ABI rule plug-ins (`plugin:NAME` rules)
   std::vector<std::string> python_paths;  // sys.path entries for `python:module.func` rules
 };

@@ -125,6 +125,28 @@ Result<v1::JoinReply> Client::Join(uint64_t job) {
   });
 }
 
+Result<v1::TasksReply> Client::Tasks(uint64_t job, uint32_t round, bool wait) {
+  auto stub = v1::ClientService::NewStub(channel_);
+  return WithRetries([&]() -> Result<v1::TasksReply> {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+    v1::TasksRequest req;
+    req.set_job_id(job);
+    req.set_client_id(options_.client_id);
+    req.set_round(round);
+    req.set_wait(wait);
+    v1::TasksReply reply;
+    Status s = FromGrpc(stub->Tasks(&ctx, req, &reply));
+    if (!s.ok()) return s;
+    return reply;
+  });
+}
+
+Result<v1::PushReply> Client::PushTaskResult(uint64_t job, uint32_t round, uint32_t task,
+                                             std::span<const float> result) {
+  return WithRetries([&] { return PushOnce(job, round, result, 1, task); });
+}
+
 Result<v1::PushReply> Client::Push(uint64_t job, uint32_t round, std::span<const float> update,
                                    uint64_t num_examples) {
   return WithRetries([&] { return PushOnce(job, round, update, num_examples); });
@@ -135,7 +157,8 @@ Result<v1::PushReply> Client::SetInitialModel(uint64_t job, std::span<const floa
 }
 
 Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
-                                       std::span<const float> update, uint64_t num_examples) {
+                                       std::span<const float> update, uint64_t num_examples,
+                                       uint32_t task) {
   const std::size_t bytes = update.size_bytes();
   v1::PushMessage header;
   auto* h = header.mutable_header();
@@ -143,6 +166,7 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
   h->set_round(round);
   h->set_client_id(options_.client_id);
   h->set_num_examples(num_examples);
+  h->set_task(task);
   h->set_dtype(v1::DTYPE_FLOAT32);
   h->set_total_bytes(bytes);
   h->set_checksum(XXH3_64bits(update.data(), bytes));

@@ -61,9 +61,14 @@ class Client {
   // Sets the job's initial model (version 0, zeros unless set): a push to round 0, accepted
   // until round 1 receives its first update.
   Result<v1::PushReply> SetInitialModel(uint64_t job, std::span<const float> model);
+  // Sequentially coded jobs: this worker's mini-tasks in `round` (with `wait`, blocks until
+  // the round opens), and the push of one mini-task's result (MiniTask.slot = `task`).
+  Result<v1::TasksReply> Tasks(uint64_t job, uint32_t round, bool wait = true);
+  Result<v1::PushReply> PushTaskResult(uint64_t job, uint32_t round, uint32_t task,
+                                       std::span<const float> result);
   // One attempt, no retry: exposes the server's answer as it is.
   Result<v1::PushReply> PushOnce(uint64_t job, uint32_t round, std::span<const float> update,
-                                 uint64_t num_examples);
+                                 uint64_t num_examples, uint32_t task = 0);
 
   const ClientOptions& options() const { return options_; }
 

@@ -75,6 +75,7 @@ class SequentialScheduler {
   bool done() const { return round_ >= rounds(); }
   const GradientCode& code() const { return code_; }
   int num_partitions() const { return ledger_.num_partitions(); }  // per job
+  int max_tasks_per_round() const { return slots_; }  // mini-tasks of one worker in one round
   // Partitions per worker per round over partitions per job, in steady state.
   double NormalizedLoad() const;
 

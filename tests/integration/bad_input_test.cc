@@ -198,7 +198,78 @@ TEST_F(BadInputTest, InvalidJobSpecsAreRefused) {
   spec = ok;
   spec.set_rule("python:nodot");
   EXPECT_EQ(create(spec).error_code(), grpc::INVALID_ARGUMENT);
+  // Sequential gradient coding: B, W and lambda are required and must fit together.
+  auto sgc = ok;
+  sgc.mutable_coding()->set_scheme("m-sgc");
+  sgc.set_clients_per_round(4);
+  ExpectRefused(create(sgc), grpc::INVALID_ARGUMENT, "burst, window and window_stragglers");
+  sgc.mutable_coding()->set_burst(3);
+  sgc.mutable_coding()->set_window(3);
+  sgc.mutable_coding()->set_window_stragglers(1);
+  ExpectRefused(create(sgc), grpc::INVALID_ARGUMENT, "B <= W-1");
+  sgc.mutable_coding()->set_burst(2);
+  sgc.mutable_coding()->set_window_stragglers(4);
+  ExpectRefused(create(sgc), grpc::INVALID_ARGUMENT, "lambda");
+  sgc.mutable_coding()->set_window_stragglers(1);
+  spec = sgc;
+  spec.mutable_coding()->set_scheme("sr-sgc");  // B = 2 must divide W-1 = 3
+  spec.mutable_coding()->set_window(4);
+  ExpectRefused(create(spec), grpc::INVALID_ARGUMENT, "divide");
+  spec = sgc;
+  spec.set_rule("median");
+  ExpectRefused(create(spec), grpc::INVALID_ARGUMENT, "leave rule unset");
+  spec = sgc;
+  spec.set_update_kind(v1::UPDATE_KIND_DELTA);
+  ExpectRefused(create(spec), grpc::INVALID_ARGUMENT, "update_kind");
+  spec = sgc;
+  spec.set_rounds(1u << 20);
+  ExpectRefused(create(spec), grpc::INVALID_ARGUMENT, "limited");
+  EXPECT_TRUE(create(sgc).ok());
   EXPECT_TRUE(create(ok).ok());
+}
+
+TEST_F(BadInputTest, TaskRequestsAndTaskResultsAreChecked) {
+  v1::JobSpec spec;
+  spec.set_name("sgc");
+  spec.set_params(kParams);
+  spec.set_rounds(2);
+  spec.set_clients_per_round(3);
+  spec.mutable_coding()->set_scheme("m-sgc");
+  spec.mutable_coding()->set_burst(1);
+  spec.mutable_coding()->set_window(2);
+  spec.mutable_coding()->set_window_stragglers(1);
+  grpc::ClientContext ctx;
+  v1::JobInfo info;
+  ASSERT_TRUE(serve_.op().CreateJob(&ctx, spec, &info).ok());
+  const uint64_t sgc = info.job_id();
+  client::Client a({.target = serve_.target(), .client_id = "a", .max_attempts = 1});
+  client::Client stranger({.target = serve_.target(), .client_id = "z", .max_attempts = 1});
+  ASSERT_TRUE(a.Join(sgc));
+  auto expect = [](const auto& r, StatusCode code, const std::string& fragment) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), code) << r.error();
+    EXPECT_NE(r.error().message().find(fragment), std::string::npos) << r.error();
+  };
+  expect(a.Tasks(job_, 1), StatusCode::kFailedPrecondition, "not sequentially coded");
+  expect(stranger.Tasks(sgc, 1), StatusCode::kFailedPrecondition, "has not joined");
+  expect(a.Tasks(sgc, 0), StatusCode::kOutOfRange, "outside");
+  expect(a.Tasks(sgc, 99), StatusCode::kOutOfRange, "outside");
+  expect(a.Tasks(sgc, 2, /*wait=*/false), StatusCode::kFailedPrecondition, "not open yet");
+  auto tasks = a.Tasks(sgc, 1);
+  ASSERT_TRUE(tasks) << tasks.error();
+  ASSERT_GE(tasks->tasks_size(), 1);
+  EXPECT_EQ(tasks->workers(), 3u);
+  EXPECT_EQ(tasks->tasks(0).version(), 1u);
+  const auto result = Values(1.0f);
+  expect(a.PushOnce(job_, 1, result, 1, /*task=*/3), StatusCode::kInvalidArgument,
+         "sequentially coded");
+  expect(a.PushOnce(sgc, 1, result, 1, /*task=*/40), StatusCode::kInvalidArgument, "no task 40");
+  const uint32_t slot = tasks->tasks(0).slot();
+  ASSERT_TRUE(a.PushOnce(sgc, 1, result, 1, slot));
+  expect(a.PushOnce(sgc, 1, result, 1, slot), StatusCode::kAlreadyExists, "already pushed");
+  auto info_now = serve_.GetJob(sgc);
+  EXPECT_EQ(info_now.updates_in_round(), 1u);
+  EXPECT_EQ(info_now.open_round(), 1u);
 }
 
 }  // namespace

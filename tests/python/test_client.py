@@ -86,3 +86,47 @@ def test_delta_updates_step_from_the_initial_model(server):
     assert "only before round 1" in late.value.details
     for c in clients:
         c.close()
+
+
+def test_sequentially_coded_job_publishes_exact_gradient_sums(server):
+    """M-SGC with B = 1, W = 2, lambda = 1 (delay T = 1): each round every worker asks for its
+    mini-tasks and pushes one result per task; version v is the sum of all the partition
+    gradients of gradient v, published by the end of round v + T."""
+    params, workers, versions = 1000, 4, 3
+    # The grace period outlasts this single-threaded loop: every round waits for all workers.
+    job = create_job(server, params, clients_per_round=workers, rounds=versions, deadline_s=60,
+                     coding=job_pb2.CodingSpec(scheme="m-sgc", burst=1, window=2,
+                                               window_stragglers=1))
+    rng = np.random.default_rng(3)
+    clients = [tributary.Client(server, f"sgc{i}") for i in range(workers)]
+    for c in clients:
+        c.join(job)
+    first = clients[0].tasks(1)
+    gradients = {}  # (version, partition) -> its gradient
+
+    def gradient(version, partition):
+        if (version, partition) not in gradients:
+            gradients[version, partition] = rng.standard_normal(params)
+        return gradients[version, partition]
+
+    published = {}
+    for round in range(1, first.rounds + 1):
+        for c in clients:
+            reply = c.tasks(round)
+            assert reply.round == round and reply.workers == workers
+            for task in reply.tasks:
+                result = sum(k * gradient(task.version, p)
+                             for p, k in zip(task.partitions, task.coefficients))
+                c.push(result.astype(np.float32), num_examples=1, round=round, task=task.slot)
+        version = round - 1  # T = 1
+        if version >= 1:
+            published[version] = clients[0].pull(version)
+    assert sorted(published) == list(range(1, versions + 1))
+    for version, model in published.items():
+        expected = sum(gradient(version, p) for p in range(first.partitions))
+        assert np.max(np.abs(model - expected)) <= 1e-4 * np.max(np.abs(expected))
+    with pytest.raises(tributary.TributaryError) as done:
+        clients[0].tasks(first.rounds + 1)
+    assert done.value.code == grpc.StatusCode.OUT_OF_RANGE
+    for c in clients:
+        c.close()

@@ -21,6 +21,7 @@ from tributary import _wire
 from tributary.v1 import client_pb2, job_pb2
 
 _PUSH = "/tributary.v1.ClientService/Push"
+_TASKS = "/tributary.v1.ClientService/Tasks"
 _PULL = "/tributary.v1.ClientService/Pull"
 _JOIN = "/tributary.v1.ClientService/Join"
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
@@ -80,6 +81,9 @@ class Client:
         self._push = self._channel.stream_unary(
             _PUSH, request_serializer=identity,
             response_deserializer=client_pb2.PushReply.FromString)
+        self._tasks = self._channel.unary_unary(
+            _TASKS, request_serializer=client_pb2.TasksRequest.SerializeToString,
+            response_deserializer=client_pb2.TasksReply.FromString)
         self._pull = self._channel.unary_stream(
             _PULL, request_serializer=client_pb2.PullRequest.SerializeToString,
             response_deserializer=identity)
@@ -110,15 +114,16 @@ class Client:
         return self._with_retries(lambda: self._pull_once(request))
 
     def push(self, update: np.ndarray, num_examples: int, round: int, *,
-             job: Optional[int] = None) -> client_pb2.PushReply:
+             job: Optional[int] = None, task: int = 0) -> client_pb2.PushReply:
         """Pushes ``update`` (float32, any shape; flattened in C order) for ``round``, weighted
-        by ``num_examples``."""
+        by ``num_examples``. Sequentially coded jobs: ``task`` is the ``MiniTask.slot`` the
+        update is the result of (see :meth:`tasks`)."""
         data = np.ascontiguousarray(update, dtype=np.float32).reshape(-1)
         view = memoryview(data).cast("B")
         header = client_pb2.PushMessage(header=client_pb2.UpdateHeader(
             job_id=self._job(job), round=round, client_id=self.client_id,
             num_examples=num_examples, dtype=job_pb2.DTYPE_FLOAT32, total_bytes=len(view),
-            checksum=xxhash.xxh3_64_intdigest(view)))
+            checksum=xxhash.xxh3_64_intdigest(view), task=task))
 
         def messages():
             yield header.SerializeToString()
@@ -128,6 +133,17 @@ class Client:
 
         return self._with_retries(
             lambda: self._push(messages(), timeout=self._timeout, metadata=self._metadata))
+
+    def tasks(self, round: int, *, wait: bool = True,
+              job: Optional[int] = None) -> client_pb2.TasksReply:
+        """Sequentially coded jobs (SR-SGC, M-SGC): this worker's mini-tasks in ``round``. With
+        ``wait``, blocks until the round opens. For each task, push
+        ``sum_k task.coefficients[k] * gradient(task.version, task.partitions[k])`` with
+        ``push(result, 1, round, task=task.slot)``. OUT_OF_RANGE once the job completed."""
+        request = client_pb2.TasksRequest(job_id=self._job(job), client_id=self.client_id,
+                                          round=round, wait=wait)
+        return self._with_retries(
+            lambda: self._tasks(request, timeout=self._timeout, metadata=self._metadata))
 
     def set_initial_model(self, model: np.ndarray, *,
                           job: Optional[int] = None) -> client_pb2.PushReply:
