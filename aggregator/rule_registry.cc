@@ -6,6 +6,7 @@
 #include "aggregator/fedavg_rule.h"
 #include "aggregator/plugin_rule.h"
 #include "aggregator/python_rule.h"
+#include "gpu/rule_factory.h"
 #include "robust/rule_factory.h"
 
 namespace tributary::aggregator {
@@ -58,7 +59,8 @@ Result<robust::RuleOptions> ToOptions(std::string_view rule, const RuleParams& p
 }  // namespace
 
 Result<std::unique_ptr<AggregationRule>> CreateRule(std::string_view name,
-                                                    const RuleParams& params) {
+                                                    const RuleParams& params,
+                                                    gpu::DeviceChoice device) {
   if (name.starts_with(kPluginPrefix)) {
     return CreatePluginRule(name.substr(kPluginPrefix.size()), params);
   }
@@ -72,6 +74,16 @@ Result<std::unique_ptr<AggregationRule>> CreateRule(std::string_view name,
     if (!params.empty()) {
       return Status::InvalidArgument("rule '" + std::string(name) + "' takes no parameters");
     }
+    if (name == "fedavg" && device != gpu::DeviceChoice::kCpu) {
+      // The weighted mean on CUDA when there is a device; FedAvgRule's float folding otherwise.
+      TRIBUTARY_ASSIGN_OR_RETURN(
+          gpu::ResolvedBackend resolved,
+          gpu::ResolveBackend(device, gpu::HasCudaImplementation(name), gpu::ProbeCudaDevice()));
+      if (resolved.backend == gpu::Backend::kCuda) {
+        TRIBUTARY_ASSIGN_OR_RETURN(auto rule, gpu::CreateRule(name, {}, device));
+        return std::unique_ptr<AggregationRule>(std::move(rule));
+      }
+    }
     const auto output = name == "fedavg" ? FedAvgRule::Output::kMean : FedAvgRule::Output::kSum;
     return std::unique_ptr<AggregationRule>(new FedAvgRule(output));
   }
@@ -83,7 +95,7 @@ Result<std::unique_ptr<AggregationRule>> CreateRule(std::string_view name,
                             known + "; user rules: plugin:NAME, python:module.func)");
   }
   TRIBUTARY_ASSIGN_OR_RETURN(auto options, ToOptions(name, params));
-  TRIBUTARY_ASSIGN_OR_RETURN(auto rule, robust::CreateRule(name, options));
+  TRIBUTARY_ASSIGN_OR_RETURN(auto rule, gpu::CreateRule(name, options, device));
   return std::unique_ptr<AggregationRule>(std::move(rule));
 }
 

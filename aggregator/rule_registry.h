@@ -4,7 +4,9 @@
 // publish). Every rule of robust/ (krum, multikrum, bulyan, median, trimmed-mean, geomed, flag,
 // cclip, normclip, normalized-mean) is available with its parameters by name. User rules:
 // "plugin:NAME" (a loaded C ABI plug-in, plugin_rule.h) and "python:module.func" (a numpy
-// function run by the embedded interpreter, python_rule.h). Thread-safe.
+// function run by the embedded interpreter, python_rule.h). fedavg and the robust rules run
+// on the device the node chose (gpu/device.h): on CUDA where gpu/ has a kernel for them and a
+// device is present, on the CPU otherwise. Thread-safe.
 #pragma once
 
 #include <memory>
@@ -14,13 +16,16 @@
 
 #include "aggregator/aggregation_rule.h"
 #include "common/result.h"
+#include "gpu/device.h"
 
 namespace tributary::aggregator {
 
 // A new rule object for `name`; NOT_FOUND (listing the known names) when there is none,
-// INVALID_ARGUMENT for a parameter the rule does not take or an out-of-range value.
-Result<std::unique_ptr<AggregationRule>> CreateRule(std::string_view name,
-                                                    const RuleParams& params = {});
+// INVALID_ARGUMENT for a parameter the rule does not take or an out-of-range value,
+// FAILED_PRECONDITION for DeviceChoice::kCuda without a CUDA device.
+Result<std::unique_ptr<AggregationRule>> CreateRule(
+    std::string_view name, const RuleParams& params = {},
+    gpu::DeviceChoice device = gpu::DeviceChoice::kCpu);
 
 // Checks, in the gateway, that a job may use `name` with `params` in rounds of at least
 // `min_updates` updates, without running user code: built-in and robust rules are created and

@@ -117,7 +117,8 @@ class Worker {
   Result<ShardState*> Shard(const shm::Descriptor& d, JobContext* job) {
     ShardState& st = shards_[{d.job, d.shard}];
     if (!st.rule) {
-      TRIBUTARY_ASSIGN_OR_RETURN(st.rule, CreateRule(job->rule, job->rule_params));
+      TRIBUTARY_ASSIGN_OR_RETURN(st.rule,
+                                 CreateRule(job->rule, job->rule_params, options_.device));
     }
     if (!st.open || st.round != d.round) {
       shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "gpu/device.h"
+
 namespace tributary::aggregator {
 
 struct WorkerOptions {
@@ -25,6 +27,7 @@ struct WorkerOptions {
   std::string pool_prefix;         // shm name of job J's pool is pool_prefix + J (required)
   std::vector<std::string> rule_plugins;  // shared objects of `plugin:` rules, loaded at start
   std::vector<std::string> python_paths;  // put in front of sys.path for `python:` rules
+  gpu::DeviceChoice device = gpu::DeviceChoice::kCpu;  // where fedavg and robust rules run
 };
 
 // Runs until the runtime closes the connection. Returns a process exit code.

@@ -3,14 +3,15 @@
 //
 //   tributary aggregate --rule fedavg|flag|krum|multikrum|bulyan|median|trimmed-mean|geomed|
 //                              cclip|normclip|normalized-mean
-//       [--f F] [--m M] [--lambda L] [--iters I] [--weights FILE]
+//       [--f F] [--m M] [--lambda L] [--iters I] [--weights FILE] [--device auto|cpu|cuda]
 //       --input UPDATES.npy --output RESULT.npy
 //
 // The input is n rows × d columns (float32 or float64, C order); the output is the aggregate as
 // a 1-D float64 array. It runs exactly the rule the platform runs (robust::CreateRule), as one
 // round (cclip therefore starts from zero). A rule accepts only the parameters it uses;
 // --weights (one positive weight per row, 1-D .npy) only for fedavg, the one rule that weighs
-// updates.
+// updates. --device picks CPU or CUDA (gpu/rule_factory.h; auto: CUDA when a device is present
+// and the rule has a CUDA implementation); the log says which ran.
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "cli/command.h"
 #include "cli/npy_file.h"
 #include "common/result.h"
+#include "gpu/rule_factory.h"
 #include "robust/rule_factory.h"
 
 namespace tributary::cli {
@@ -34,6 +36,7 @@ struct AggregateArgs {
   std::string weights_path;
   std::string input_path;
   std::string output_path;
+  std::string device = "auto";
 };
 
 Status RunAggregate(const AggregateArgs& args) {
@@ -42,8 +45,9 @@ Status RunAggregate(const AggregateArgs& args) {
   options.m = args.m;
   options.lambda = args.lambda;
   options.iters = args.iters;
+  TRIBUTARY_ASSIGN_OR_RETURN(gpu::DeviceChoice device, gpu::ParseDeviceChoice(args.device));
   TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<robust::RobustRule> rule,
-                             robust::CreateRule(args.rule, options));
+                             gpu::CreateRule(args.rule, options, device));
   if (!args.weights_path.empty() && args.rule != "fedavg") {
     return Status::InvalidArgument("--weights is used only by --rule fedavg (rule '" + args.rule +
                                    "' treats every update alike)");
@@ -95,6 +99,10 @@ void AddAggregateCommand(CLI::App& app) {
       ->required();
   cmd->add_option("--output", args->output_path, "where to write the 1-D float64 aggregate")
       ->required();
+  cmd->add_option("--device", args->device,
+                  "auto (CUDA when a device is present and the rule has a CUDA implementation), "
+                  "cpu, or cuda (an error without a device)")
+      ->capture_default_str();
   cmd->callback([args] {
     const Status status = RunAggregate(*args);
     if (!status.ok()) {

@@ -1,6 +1,7 @@
 // `tributary aggregator-worker`: one aggregator function process, started by the node runtime.
 #include "aggregator/worker.h"
 #include "cli/command.h"
+#include "gpu/device.h"
 
 namespace tributary::cli {
 
@@ -15,7 +16,11 @@ void AddAggregatorWorkerCommand(CLI::App& app) {
   cmd->add_option("--pool-prefix", opts->pool_prefix, "Shared-memory name prefix")->required();
   cmd->add_option("--rule-plugin", opts->rule_plugins, "Rule plug-in shared object (repeatable)");
   cmd->add_option("--python-path", opts->python_paths, "Directory for python: rules (repeatable)");
-  cmd->callback([opts] {
+  auto device = std::make_shared<std::string>("cpu");
+  cmd->add_option("--device", *device, "Where fedavg and robust rules run: auto|cpu|cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->callback([opts, device] {
+    opts->device = *gpu::ParseDeviceChoice(*device);  // checked by IsMember
     if (int rc = aggregator::RunWorker(*opts); rc != 0) throw CLI::RuntimeError(rc);
   });
 }

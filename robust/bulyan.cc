@@ -39,8 +39,13 @@ Result<std::vector<std::size_t>> BulyanSelect(const Eigen::MatrixXd& sq_dist, st
 
 Status Bulyan(UpdateViews updates, std::size_t f, std::span<double> out) {
   TRIBUTARY_RETURN_IF_ERROR(CheckUpdates("bulyan", updates, 4 * f + 3, out));
+  return BulyanFromGram(updates, Gram(updates), f, out);
+}
+
+Status BulyanFromGram(UpdateViews updates, const Eigen::MatrixXd& gram, std::size_t f,
+                      std::span<double> out) {
   TRIBUTARY_ASSIGN_OR_RETURN(std::vector<std::size_t> selected,
-                             BulyanSelect(SquaredDistancesFromGram(Gram(updates)), f));
+                             BulyanSelect(SquaredDistancesFromGram(gram), f));
   std::vector<UpdateView> views;
   for (std::size_t i : selected) views.push_back(updates[i]);
   const std::size_t beta = selected.size() - 2 * f;

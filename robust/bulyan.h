@@ -30,5 +30,9 @@ namespace tributary::robust {
 Result<std::vector<std::size_t>> BulyanSelect(const Eigen::MatrixXd& sq_dist, std::size_t f);
 
 Status Bulyan(UpdateViews updates, std::size_t f, std::span<double> out);
+// Bulyan given the Gram matrix of the updates (robust::Gram's, or one computed elsewhere, as
+// gpu/ does). REQUIRES: CheckUpdates passed; gram is n × n.
+Status BulyanFromGram(UpdateViews updates, const Eigen::MatrixXd& gram, std::size_t f,
+                      std::span<double> out);
 
 }  // namespace tributary::robust

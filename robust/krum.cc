@@ -66,17 +66,25 @@ Result<std::vector<std::size_t>> MultiKrumSelect(const Eigen::MatrixXd& sq_dist,
   return LowestScores(KrumScores(sq_dist, pool, n - f - 2), pool, m);
 }
 
+Result<std::vector<double>> MultiKrumCoefficients(const Eigen::MatrixXd& gram, std::size_t f,
+                                                  std::optional<std::size_t> m) {
+  const std::size_t n = static_cast<std::size_t>(gram.rows());
+  const std::size_t count = m.value_or(n >= f ? n - f : 0);
+  TRIBUTARY_ASSIGN_OR_RETURN(std::vector<std::size_t> picked,
+                             MultiKrumSelect(SquaredDistancesFromGram(gram), f, count));
+  std::vector<double> coefficients(n, 0.0);
+  for (std::size_t i : picked) coefficients[i] = 1.0 / static_cast<double>(picked.size());
+  return coefficients;
+}
+
 namespace {
 
 // Krum (m = 1) and Multi-Krum; `rule` names the caller in errors.
 Status KrumFamily(std::string_view rule, UpdateViews updates, std::size_t f,
                   std::optional<std::size_t> m, std::span<double> out) {
   TRIBUTARY_RETURN_IF_ERROR(CheckUpdates(rule, updates, 2 * f + 3, out));
-  const std::size_t count = m.value_or(updates.size() - f);
-  TRIBUTARY_ASSIGN_OR_RETURN(std::vector<std::size_t> picked,
-                             MultiKrumSelect(SquaredDistancesFromGram(Gram(updates)), f, count));
-  std::vector<double> coefficients(updates.size(), 0.0);
-  for (std::size_t i : picked) coefficients[i] = 1.0 / static_cast<double>(picked.size());
+  TRIBUTARY_ASSIGN_OR_RETURN(std::vector<double> coefficients,
+                             MultiKrumCoefficients(Gram(updates), f, m));
   WeightedSum(updates, coefficients, out);
   return Status::Ok();
 }

@@ -41,6 +41,12 @@ Result<std::vector<std::size_t>> LowestScores(std::span<const double> scores,
 Result<std::vector<std::size_t>> MultiKrumSelect(const Eigen::MatrixXd& sq_dist, std::size_t f,
                                                  std::size_t m);
 
+// The coefficients of Multi-Krum's aggregate (1/m for each of the m selected updates, 0 for
+// the others) from the Gram matrix of the updates, so that a backend that computes the Gram
+// matrix and the weighted sum elsewhere (gpu/) shares the selection. m unset: n − f.
+Result<std::vector<double>> MultiKrumCoefficients(const Eigen::MatrixXd& gram, std::size_t f,
+                                                  std::optional<std::size_t> m);
+
 Status Krum(UpdateViews updates, std::size_t f, std::span<double> out);
 // m unset: n − f.
 Status MultiKrum(UpdateViews updates, std::size_t f, std::optional<std::size_t> m,

@@ -98,7 +98,11 @@ TEST(AggregatorCrashTest, KilledAggregatorMidRoundLosesNothing) {
   // With the BPF router (root), the dead instance left the kernel's sockhash and its
   // replacement joined it: the same number of sockets, one id replaced.
   if (!keys_before.empty()) {
-    const std::set<uint64_t> keys_after = SockhashKeys(node);
+    std::set<uint64_t> keys_after = SockhashKeys(node);
+    for (int i = 0; i < 250 && keys_after.size() != keys_before.size(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // still registering
+      keys_after = SockhashKeys(node);
+    }
     EXPECT_EQ(keys_after.size(), keys_before.size());
     std::vector<uint64_t> gone;
     std::set_difference(keys_before.begin(), keys_before.end(), keys_after.begin(),

@@ -1,0 +1,150 @@
+// The CUDA reductions against robust/'s CPU kernels: the Gram matrix, weighted sums, squared
+// norms, the coordinate-wise median and trimmed mean, over several chunks (small chunk
+// buffers), with a partial last chunk and a length that is not a multiple of 4; and the
+// weighted-sum kernel on half and bfloat16 inputs.
+#include "gpu/cuda/reductions.h"
+
+#include <cuda_runtime.h>
+
+#include <limits>
+#include <vector>
+
+#include "gpu/cuda/kernels.h"
+#include "robust/coordinate_wise.h"
+#include "robust/gram.h"
+#include "robust/weighted_sum.h"
+#include "tests/gpu/cuda_test_util.h"
+
+namespace tributary::gpu::cuda {
+namespace {
+
+using CudaReductions = testing::CudaTest;
+
+constexpr std::size_t kDim = 20000 + 13;
+constexpr std::size_t kSmallChunk = 7 * 4096 * sizeof(float);  // several chunks of 7 updates
+
+std::unique_ptr<DeviceReductions> Make(std::size_t chunk_bytes = kSmallChunk) {
+  Result<std::unique_ptr<DeviceReductions>> r = DeviceReductions::Create(chunk_bytes);
+  EXPECT_TRUE(r.has_value()) << r.error();
+  return r.has_value() ? std::move(*r) : nullptr;
+}
+
+TEST_F(CudaReductions, GramMatchesTheCpu) {
+  const auto u = robust::testing::Gaussian(7, kDim, 1);
+  const auto views = u.Views();
+  auto device = Make();
+  ASSERT_TRUE(device);
+  Result<Eigen::MatrixXd> gram = device->Gram(views);
+  ASSERT_TRUE(gram.has_value()) << gram.error();
+  const Eigen::MatrixXd expected = robust::Gram(views);
+  for (int i = 0; i < 7; ++i) {
+    for (int j = 0; j < 7; ++j) {
+      EXPECT_NEAR((*gram)(i, j), expected(i, j), 1e-10 * expected(i, i));
+      EXPECT_EQ((*gram)(i, j), (*gram)(j, i));
+    }
+  }
+}
+
+TEST_F(CudaReductions, WeightedSumMatchesTheCpuAndSkipsZeroCoefficients) {
+  auto u = robust::testing::Gaussian(5, kDim, 2);
+  u.rows[3][17] = std::numeric_limits<float>::quiet_NaN();  // never read: coefficient 0
+  const auto views = u.Views();
+  const std::vector<double> coefficients = {0.5, -1.25, 2.0, 0.0, 1e-3};
+  std::vector<double> expected(kDim), out(kDim);
+  robust::WeightedSum(views, coefficients, expected);
+  auto device = Make();
+  ASSERT_TRUE(device);
+  ASSERT_TRUE(device->WeightedSum(views, coefficients, out).ok());
+  EXPECT_LT(testing::RelativeError(out, expected), 1e-12);
+  EXPECT_TRUE(std::isfinite(out[17]));
+}
+
+TEST_F(CudaReductions, SquaredNormsMatchTheCpu) {
+  const auto u = robust::testing::Gaussian(6, kDim, 3);
+  const auto views = u.Views();
+  auto device = Make();
+  ASSERT_TRUE(device);
+  Result<std::vector<double>> norms = device->SquaredNorms(views);
+  ASSERT_TRUE(norms.has_value()) << norms.error();
+  const std::vector<double> expected = robust::SquaredNorms(views);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_NEAR((*norms)[i], expected[i], 1e-12 * expected[i]);
+  }
+}
+
+// Median and trimmed mean for odd and even n and every local-array capacity, with NaN and Inf.
+TEST_F(CudaReductions, CoordinateWiseRulesAreBitIdenticalToTheCpu) {
+  for (std::size_t n : {1u, 4u, 15u, 50u, 255u}) {
+    auto u = testing::QuantizedGaussian(n, 3001, 10 + n);
+    u.rows[0][5] = std::numeric_limits<float>::quiet_NaN();
+    u.rows[n - 1][6] = std::numeric_limits<float>::infinity();
+    u.rows[n / 2][7] = -std::numeric_limits<float>::infinity();
+    const auto views = u.Views();
+    auto device = Make(n * 1024 * sizeof(float));
+    ASSERT_TRUE(device);
+    std::vector<double> expected(3001), out(3001);
+    ASSERT_TRUE(robust::CoordinateMedian(views, expected).ok());
+    ASSERT_TRUE(device->CoordinateMedian(views, out).ok());
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      ASSERT_TRUE(out[k] == expected[k] || (std::isnan(out[k]) && std::isnan(expected[k])))
+          << "median n=" << n << " k=" << k << ": " << out[k] << " vs " << expected[k];
+    }
+    const std::size_t f = (n - 1) / 4;
+    ASSERT_TRUE(robust::TrimmedMean(views, f, expected).ok());
+    ASSERT_TRUE(device->TrimmedMean(views, f, out).ok());
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      ASSERT_TRUE(out[k] == expected[k] || (std::isnan(out[k]) && std::isnan(expected[k])))
+          << "trimmed mean n=" << n << " f=" << f << " k=" << k << ": " << out[k] << " vs "
+          << expected[k];
+    }
+  }
+}
+
+// The weighted-sum kernel on 16-bit inputs, against the same sum over the widened values.
+template <typename T>
+void CheckHalfPrecisionWeightedSum(float (*to_float)(T), T (*from_float)(float)) {
+  constexpr std::size_t kRows = 3, kLen = 1001, kStride = 1004;
+  const auto u = robust::testing::Gaussian(kRows, kStride, 4);
+  std::vector<T> host(kRows * kStride);
+  for (std::size_t i = 0; i < kRows; ++i) {
+    for (std::size_t k = 0; k < kStride; ++k) host[i * kStride + k] = from_float(u.rows[i][k]);
+  }
+  const double coefficients[kRows] = {0.25, -2.0, 1.5};
+  T* rows = nullptr;
+  double *device_coefficients = nullptr, *device_out = nullptr;
+  ASSERT_EQ(cudaMalloc(&rows, host.size() * sizeof(T)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&device_coefficients, sizeof coefficients), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&device_out, kLen * sizeof(double)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(rows, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_coefficients, coefficients, sizeof coefficients,
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(LaunchWeightedSum(DeviceRows<T>{rows, kStride, kRows, kLen}, device_coefficients,
+                              device_out, nullptr),
+            cudaSuccess);
+  std::vector<double> out(kLen);
+  ASSERT_EQ(cudaMemcpy(out.data(), device_out, kLen * sizeof(double), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  for (std::size_t k = 0; k < kLen; ++k) {
+    double expected = 0.0;
+    for (std::size_t i = 0; i < kRows; ++i) {
+      expected += coefficients[i] * to_float(host[i * kStride + k]);
+    }
+    ASSERT_NEAR(out[k], expected, 1e-12 * (1.0 + std::abs(expected))) << "k=" << k;
+  }
+  cudaFree(rows);
+  cudaFree(device_coefficients);
+  cudaFree(device_out);
+}
+
+TEST_F(CudaReductions, WeightedSumKernelTakesHalfAndBfloat16) {
+  CheckHalfPrecisionWeightedSum<__half>([](__half v) { return __half2float(v); },
+                                        [](float v) { return __float2half(v); });
+  CheckHalfPrecisionWeightedSum<__nv_bfloat16>(
+      [](__nv_bfloat16 v) { return __bfloat162float(v); },
+      [](float v) { return __float2bfloat16(v); });
+}
+
+}  // namespace
+}  // namespace tributary::gpu::cuda

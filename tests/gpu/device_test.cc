@@ -1,0 +1,122 @@
+// The run-time device choice: parsing --device, resolving it per rule against what the probe
+// found, and the factory's errors, all without needing a GPU.
+#include "gpu/device.h"
+
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+#include "gpu/rule_factory.h"
+#include "robust/rule_factory.h"
+
+namespace tributary::gpu {
+namespace {
+
+const Result<std::string> kNoDevice =
+    Status::Unavailable("no CUDA device: cudaGetDeviceCount found none");
+const Result<std::string> kDevice = std::string("NVIDIA H100 80GB HBM3, 132 SMs, 81079 MiB");
+
+TEST(GpuDevice, ParsesTheThreeChoicesAndRejectsOthers) {
+  for (DeviceChoice choice : {DeviceChoice::kAuto, DeviceChoice::kCpu, DeviceChoice::kCuda}) {
+    Result<DeviceChoice> parsed = ParseDeviceChoice(DeviceChoiceName(choice));
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(*parsed, choice);
+  }
+  Result<DeviceChoice> bad = ParseDeviceChoice("gpu");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.error().message().find("auto, cpu, cuda"), std::string::npos);
+}
+
+TEST(GpuDevice, AutoWithoutDeviceRunsOnCpuAndSaysWhy) {
+  Result<ResolvedBackend> r = ResolveBackend(DeviceChoice::kAuto, true, kNoDevice);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->backend, Backend::kCpu);
+  EXPECT_EQ(r->reason, "no CUDA device: cudaGetDeviceCount found none");
+}
+
+TEST(GpuDevice, CudaWithoutDeviceIsAnError) {
+  Result<ResolvedBackend> r = ResolveBackend(DeviceChoice::kCuda, true, kNoDevice);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.error().message(), "--device cuda: no CUDA device: cudaGetDeviceCount found none");
+}
+
+TEST(GpuDevice, RuleWithoutCudaImplementationRunsOnCpu) {
+  for (DeviceChoice choice : {DeviceChoice::kAuto, DeviceChoice::kCuda}) {
+    Result<ResolvedBackend> r = ResolveBackend(choice, false, kDevice);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->backend, Backend::kCpu);
+    EXPECT_EQ(r->reason, "the rule has no CUDA implementation");
+  }
+}
+
+TEST(GpuDevice, AutoAndCudaWithDevicePickCuda) {
+  for (DeviceChoice choice : {DeviceChoice::kAuto, DeviceChoice::kCuda}) {
+    Result<ResolvedBackend> r = ResolveBackend(choice, true, kDevice);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->backend, Backend::kCuda);
+    EXPECT_EQ(r->reason, *kDevice);
+  }
+}
+
+TEST(GpuDevice, CpuIsAlwaysCpu) {
+  Result<ResolvedBackend> r = ResolveBackend(DeviceChoice::kCpu, true, kDevice);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->backend, Backend::kCpu);
+}
+
+TEST(GpuRuleFactory, CudaRulesAreRobustRules) {
+  const auto robust = robust::RuleNames();
+  for (std::string_view name : CudaRuleNames()) {
+    EXPECT_NE(std::find(robust.begin(), robust.end(), name), robust.end()) << name;
+    EXPECT_TRUE(HasCudaImplementation(name));
+  }
+  EXPECT_FALSE(HasCudaImplementation("geomed"));
+  EXPECT_FALSE(HasCudaImplementation("no-such-rule"));
+}
+
+TEST(GpuRuleFactory, CpuChoiceGivesTheCpuRule) {
+  Result<std::unique_ptr<robust::RobustRule>> rule =
+      CreateRule("krum", {.f = 1}, DeviceChoice::kCpu);
+  ASSERT_TRUE(rule.has_value()) << rule.error();
+  EXPECT_EQ((*rule)->Name(), "krum");
+  ASSERT_TRUE((*rule)->Begin({.round = 1, .dim = 2, .expected_updates = 0}).ok());
+  const std::vector<std::vector<float>> rows = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {90, 90}};
+  for (const auto& row : rows) ASSERT_TRUE((*rule)->Add(row, 1.0).ok());
+  std::vector<double> out(2);
+  ASSERT_TRUE((*rule)->FinishDouble(out).ok());
+  EXPECT_NE(out[0], 90.0);  // Krum never picks the outlier
+}
+
+TEST(GpuRuleFactory, ForwardsRuleErrors) {
+  Result<std::unique_ptr<robust::RobustRule>> unknown =
+      CreateRule("no-such-rule", {}, DeviceChoice::kAuto);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code(), StatusCode::kInvalidArgument);
+  Result<std::unique_ptr<robust::RobustRule>> misplaced =
+      CreateRule("median", {.f = 1}, DeviceChoice::kAuto);
+  ASSERT_FALSE(misplaced.has_value());
+  EXPECT_NE(misplaced.error().message().find("does not use parameter 'f'"), std::string::npos);
+}
+
+TEST(GpuRuleFactory, AutoWithoutDeviceGivesACpuRule) {
+  if (ProbeCudaDevice().has_value()) GTEST_SKIP() << "a CUDA device is present";
+  Result<std::unique_ptr<robust::RobustRule>> rule =
+      CreateRule("median", {}, DeviceChoice::kAuto);
+  ASSERT_TRUE(rule.has_value()) << rule.error();
+  EXPECT_EQ((*rule)->Name(), "median");
+}
+
+TEST(GpuRuleFactory, CudaWithoutDeviceIsAClearError) {
+  if (ProbeCudaDevice().has_value()) GTEST_SKIP() << "a CUDA device is present";
+  Result<std::unique_ptr<robust::RobustRule>> rule =
+      CreateRule("median", {}, DeviceChoice::kCuda);
+  ASSERT_FALSE(rule.has_value());
+  EXPECT_EQ(rule.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(rule.error().message().starts_with("--device cuda: no CUDA device"))
+      << rule.error().message();
+}
+
+}  // namespace
+}  // namespace tributary::gpu
