@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "cli/heap_tuning.h"
 #include "gateway/node.h"
+#include "gpu/device.h"
 
 namespace tributary::cli {
 namespace {
@@ -27,6 +28,7 @@ void AddServeCommand(CLI::App& app) {
   auto opts = std::make_shared<gateway::NodeOptions>();
   auto data_dir = std::make_shared<std::string>();
   auto budget_mb = std::make_shared<std::size_t>(0);
+  auto drain_s = std::make_shared<double>(30);
   auto* listen = cmd->add_option("--listen", opts->listen,
                                  "gRPC address HOST:PORT (port 0: any free port); without it, "
                                  "0.0.0.0:$PORT when PORT is set (the container contract)")
@@ -44,6 +46,12 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--node-id", opts->node_id, "Node name used in shared-memory names");
   cmd->add_option("--shm-budget-mb", *budget_mb,
                   "Shared memory all job pools may use (0: half of RAM)");
+  cmd->add_option("--drain-timeout-s", *drain_s,
+                  "On SIGTERM/SIGINT, how long rounds holding accepted updates may take to "
+                  "publish before the node stops (new jobs and pushes into empty rounds are "
+                  "refused meanwhile)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--retained-versions", opts->retained_versions,
                   "Published models each job keeps readable, the latest included")
       ->capture_default_str()
@@ -54,7 +62,13 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--python-path", opts->python_paths,
                   "Directory searched for python:module.func rules (repeatable)")
       ->check(CLI::ExistingDirectory);
-  cmd->callback([opts, data_dir, budget_mb, listen] {
+  auto device = std::make_shared<std::string>("auto");
+  cmd->add_option("--device", *device,
+                  "Where aggregators run fedavg and robust rules: auto (CUDA when a device is "
+                  "present), cpu, or cuda (an error without a device)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->callback([opts, data_dir, budget_mb, listen, device, drain_s] {
     KeepHeapWarm();
     if (const char* port = getenv("PORT"); listen->count() == 0 && port && *port) {
       opts->listen = std::string("0.0.0.0:") + port;
@@ -65,7 +79,15 @@ void AddServeCommand(CLI::App& app) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
 
-    opts->worker_argv = {SelfExe(), "aggregator-worker"};
+    const Result<std::string> cuda_device = gpu::ProbeCudaDevice();
+    if (*device == "cuda" && !cuda_device.has_value()) {
+      spdlog::error("serve: --device cuda: {}", cuda_device.error().message());
+      throw CLI::RuntimeError(1);
+    }
+    spdlog::info("serve: --device {}: {}", *device,
+                 cuda_device.has_value() ? "CUDA device " + *cuda_device
+                                         : cuda_device.error().message());
+    opts->worker_argv = {SelfExe(), "aggregator-worker", "--device", *device};
     opts->shm_budget_bytes = *budget_mb << 20;
     auto node = gateway::Node::Start(*opts);
     if (!node) {
@@ -85,6 +107,7 @@ void AddServeCommand(CLI::App& app) {
       int sig = 0;
       sigwait(&signals, &sig);
       spdlog::info("signal {}: shutting down", sig);
+      (*node)->Drain(std::chrono::milliseconds(static_cast<int64_t>(*drain_s * 1000)));
       (*node)->Shutdown();
     });
     (*node)->Wait();

@@ -30,8 +30,9 @@ constexpr std::size_t kMaxClientIdLength = 128;
 constexpr std::size_t kMinShardBytes = 1u << 20;  // below this, more shards cost more than they gain
 constexpr uint64_t kInitialModelSender = ~uint64_t{0};  // in_flight key of a round-0 push
 constexpr uint32_t kMaxDeathsInRule = 2;  // aggregator deaths inside a round's rule before it fails
-// Sequentially coded jobs keep a ledger entry per version, worker and coded unit: bounded.
-constexpr uint64_t kMaxSequentialWork = 1u << 20;  // rounds x workers
+// Sequentially coded jobs keep a ledger entry per version, worker and mini-task slot (W-1+B of
+// them): rounds x workers x (W+B) is bounded (4M entries, 64 MiB).
+constexpr uint64_t kMaxSequentialWork = 1u << 22;
 
 int64_t UnixMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -234,15 +235,19 @@ class ControlPlane::Impl {
     // Every accepted update of the open round (for sequentially coded jobs: every result of
     // the rounds whose versions are not published yet, at most delay + 1 rounds of them), its
     // output, the retained models, and spare slots for pushes still streaming.
-    const uint64_t per_round =
-        sequence ? uint64_t(sequence->n()) * sequence->max_tasks_per_round() * (sequence->delay() + 1)
-                 : spec.clients_per_round();
+    const uint64_t per_round = sequence ? uint64_t(sequence->n()) *
+                                              sequence->max_tasks_per_round() *
+                                              (sequence->delay() + 1)
+                                        : spec.clients_per_round();
     const uint64_t spare = std::max<uint64_t>(2, per_round / 8);
     const uint64_t slots = per_round + 1 + options_.retained_versions + spare;
     if (slots > UINT32_MAX) return Status::InvalidArgument("the job needs too many slots");
     const uint64_t needed = slots * ((model_bytes + 4095) / 4096 * 4096);
 
     std::unique_lock lock(mu_);
+    if (draining_) {
+      return Status::Unavailable("the node is shutting down; create the job on another node");
+    }
     if (used_bytes_ + needed > options_.shm_budget_bytes) {
       return Status::ResourceExhausted(
           "job needs " + std::to_string(needed >> 20) + " MiB of shared memory; " +
@@ -408,6 +413,11 @@ class ControlPlane::Impl {
       return Status::AlreadyExists(what + " from client '" + h.client_id() + "' for round " +
                                    std::to_string(h.round()) + " is already streaming");
     }
+    if (draining_ && job->accepted_clients.empty() && job->in_flight.empty()) {
+      return Status::Unavailable("the node is shutting down: round " + std::to_string(h.round()) +
+                                 " of " + JobName(job->id) +
+                                 " has no update here yet; retry after the restart or elsewhere");
+    }
     if (h.dtype() != job->spec.dtype()) {
       return Status::InvalidArgument("update dtype " + v1::DType_Name(h.dtype()) +
                                      " does not match the job's " +
@@ -535,8 +545,8 @@ class ControlPlane::Impl {
     }
     Job& job = **found;
     if (!job.sequence) {
-      done(Status::FailedPrecondition(JobName(id) +
-                                      " is not sequentially coded; Join tells a coded worker its task"));
+      done(Status::FailedPrecondition(
+          JobName(id) + " is not sequentially coded; Join tells a coded worker its task"));
       return 0;
     }
     auto client = job.clients.find(client_id);
@@ -588,8 +598,8 @@ class ControlPlane::Impl {
     auto it = jobs_.find(d.job);
     if (it == jobs_.end()) return;
     Job& job = *it->second;
-    if (job.state != v1::JOB_STATE_RUNNING || job.aggregating != d.round || job.phase != Phase::kClosed ||
-        d.shard >= job.shards || job.shard_done[d.shard]) {
+    if (job.state != v1::JOB_STATE_RUNNING || job.aggregating != d.round ||
+        job.phase != Phase::kClosed || d.shard >= job.shards || job.shard_done[d.shard]) {
       return;  // a late or repeated reply for work that is already settled
     }
     if (shm::KindOf(d) == shm::DescriptorKind::kFailed) {
@@ -643,6 +653,40 @@ class ControlPlane::Impl {
     }
   }
 
+  void Drain() {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+  }
+
+  bool Drained() const {
+    std::lock_guard lock(mu_);
+    return std::none_of(jobs_.begin(), jobs_.end(), [](const auto& kv) {
+      const Job& job = *kv.second;
+      return job.state == v1::JOB_STATE_RUNNING &&
+             (job.phase == Phase::kClosed ||
+              (job.phase == Phase::kOpen &&
+               (!job.accepted_clients.empty() || !job.in_flight.empty())));
+    });
+  }
+
+  std::vector<JobLoad> Loads() const {
+    std::lock_guard lock(mu_);
+    return LoadsLocked();
+  }
+
+  uint64_t WatchLoads(std::function<void(const std::vector<JobLoad>&)> changed) {
+    std::lock_guard lock(mu_);
+    const uint64_t id = next_waiter_id_++;
+    changed(LoadsLocked());
+    load_watchers_[id] = std::move(changed);
+    return id;
+  }
+
+  void UnwatchLoads(uint64_t id) {
+    std::lock_guard lock(mu_);
+    load_watchers_.erase(id);
+  }
+
   std::string MetricsText() const {
     std::lock_guard lock(mu_);
     std::ostringstream o;
@@ -688,12 +732,15 @@ class ControlPlane::Impl {
       robust::coding::SequentialScheme scheme, const v1::JobSpec& spec) {
     const v1::CodingSpec& c = spec.coding();
     if (c.burst() == 0 || c.window() == 0 || c.window_stragglers() == 0) {
-      return Status::InvalidArgument(c.scheme() + " needs burst, window and window_stragglers (all >= 1)");
+      return Status::InvalidArgument(c.scheme() +
+                                     " needs burst, window and window_stragglers (all >= 1)");
     }
     if (c.window() > 64) return Status::InvalidArgument("window exceeds 64 rounds");
-    if (uint64_t(spec.rounds()) * spec.clients_per_round() > kMaxSequentialWork) {
-      return Status::InvalidArgument(c.scheme() + " jobs are limited to rounds x clients_per_round <= " +
-                                     std::to_string(kMaxSequentialWork));
+    if (double(spec.rounds()) * spec.clients_per_round() * (double(c.window()) + c.burst()) >
+        kMaxSequentialWork) {
+      return Status::InvalidArgument(
+          c.scheme() + " jobs are limited to rounds x clients_per_round x (window + burst) <= " +
+          std::to_string(kMaxSequentialWork));
     }
     auto built = robust::coding::SequentialScheduler::Create(
         {.scheme = scheme,
@@ -788,6 +835,26 @@ class ControlPlane::Impl {
 
   void Emit(Job& job, const v1::RoundEvent& e) {
     for (auto& [id, sink] : job.subscribers) sink(e);
+    if (load_watchers_.empty()) return;
+    const auto loads = LoadsLocked();
+    for (auto& [id, changed] : load_watchers_) changed(loads);
+  }
+
+  std::vector<JobLoad> LoadsLocked() const {
+    std::vector<JobLoad> loads;
+    for (const auto& [id, job] : jobs_) {
+      JobLoad& l = loads.emplace_back(JobLoad{.job = id});
+      if (job->state != v1::JOB_STATE_RUNNING) continue;
+      const uint64_t arrived = job->accepted_clients.size();
+      const uint64_t expected = job->spec.clients_per_round();
+      switch (job->phase) {
+        case Phase::kOpen: l.pending_updates = expected > arrived ? expected - arrived : 0; break;
+        case Phase::kClosed: l.pending_updates = job->accepted.size(); break;
+        case Phase::kIdle: break;
+      }
+      l.active = job->phase != Phase::kIdle;
+    }
+    return loads;
   }
 
   Result<ModelRef> Hold(Job& job, uint32_t v) {
@@ -933,11 +1000,11 @@ class ControlPlane::Impl {
     for (const auto& task : job.sequence->Tasks(static_cast<int>(worker))) {
       if (task.slot == static_cast<int>(slot)) return &task;
     }
+    const std::size_t tasks = job.sequence->Tasks(static_cast<int>(worker)).size();
     return Status::InvalidArgument("worker " + std::to_string(worker) + " has no task " +
                                    std::to_string(slot) + " in round " +
                                    std::to_string(job.round) + " of " + JobName(job.id) +
-                                   " (it has " +
-                                   std::to_string(job.sequence->Tasks(static_cast<int>(worker)).size()) +
+                                   " (it has " + std::to_string(tasks) +
                                    "; ask ClientService.Tasks)");
   }
 
@@ -1200,9 +1267,11 @@ class ControlPlane::Impl {
   mutable std::mutex mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;
+  bool draining_ = false;
   std::thread ticker_;
   std::map<uint64_t, std::shared_ptr<Job>> jobs_;
   std::map<uint64_t, uint64_t> job_bytes_;
+  std::map<uint64_t, std::function<void(const std::vector<JobLoad>&)>> load_watchers_;
   uint64_t next_job_id_ = 1;
   uint64_t next_waiter_id_ = 1;
   uint64_t sequence_ = 0;
@@ -1247,6 +1316,13 @@ void ControlPlane::OnInstanceLost(ebpf::InstanceId i, pid_t p, const std::string
   impl_->OnInstanceLost(i, p, cause);
 }
 void ControlPlane::OnInstanceReady(ebpf::InstanceId i) { impl_->OnInstanceReady(i); }
+void ControlPlane::Drain() { impl_->Drain(); }
+bool ControlPlane::Drained() const { return impl_->Drained(); }
+std::vector<JobLoad> ControlPlane::Loads() const { return impl_->Loads(); }
+uint64_t ControlPlane::WatchLoads(std::function<void(const std::vector<JobLoad>&)> changed) {
+  return impl_->WatchLoads(std::move(changed));
+}
+void ControlPlane::UnwatchLoads(uint64_t id) { impl_->UnwatchLoads(id); }
 std::string ControlPlane::MetricsText() const { return impl_->MetricsText(); }
 
 }  // namespace tributary::gateway

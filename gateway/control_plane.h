@@ -52,6 +52,15 @@ class InstanceDirectory {
   virtual void Broadcast(const shm::Descriptor& d) = 0;
 };
 
+// The scaling signal of one job (see ControlPlane::Loads).
+struct JobLoad {
+  uint64_t job = 0;
+  // Updates its current round still waits for (while open) or is aggregating (once closed);
+  // 0 between rounds and once the job ended.
+  uint64_t pending_updates = 0;
+  bool active = false;  // a round is open or being aggregated
+};
+
 // A slot reserved for one update while it streams in.
 struct PushTicket {
   uint64_t job = 0;
@@ -118,6 +127,19 @@ class ControlPlane {
   // `cause` says how the process ended ("killed by signal 11 (Segmentation fault)").
   void OnInstanceLost(ebpf::InstanceId instance, pid_t pid, const std::string& cause);
   void OnInstanceReady(ebpf::InstanceId instance);
+
+  // Shutdown: from Drain() on, new jobs and pushes into rounds that have no update yet are
+  // refused with UNAVAILABLE (the client retries elsewhere or later), while rounds that hold
+  // accepted or streaming updates run to publication. Drained() once none is left.
+  void Drain();
+  bool Drained() const;
+
+  // Scaling signal (the KEDA external scaler): every job's load, ended ones included.
+  std::vector<JobLoad> Loads() const;
+  // `changed` receives Loads() at once, then whenever a round opens, closes or is published
+  // and when a job starts or ends. Returns an id for UnwatchLoads.
+  uint64_t WatchLoads(std::function<void(const std::vector<JobLoad>&)> changed);
+  void UnwatchLoads(uint64_t id);
 
   // Prometheus text exposition of the control plane's counters.
   std::string MetricsText() const;

@@ -22,6 +22,7 @@
 #endif
 #include "gateway/client_service.h"
 #include "gateway/control_plane.h"
+#include "gateway/keda_scaler.h"
 #include "gateway/operator_service.h"
 #include "runtime/node_runtime.h"
 
@@ -131,6 +132,7 @@ class Node::Impl {
 
     client_service_ = std::make_unique<ClientServiceImpl>(control_.get());
     operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get());
+    keda_scaler_ = std::make_unique<KedaScaler>(control_.get());
     // grpc.health.v1.Health answers SERVING from here until shutdown begins (probes, load
     // balancers, Knative's readiness checks).
     grpc::EnableDefaultHealthCheckService(true);
@@ -138,6 +140,7 @@ class Node::Impl {
     builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(client_service_.get());
     builder.RegisterService(operator_service_.get());
+    builder.RegisterService(keda_scaler_.get());
     builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
     builder.SetMaxSendMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
     // Read the socket in 256 KiB pieces rather than gRPC's adaptive default (which settles
@@ -157,6 +160,26 @@ class Node::Impl {
   void Wait() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return stop_; });
+  }
+
+  void Drain(std::chrono::milliseconds timeout) {
+    if (server_ && server_->GetHealthCheckService()) {
+      server_->GetHealthCheckService()->SetServingStatus(false);
+    }
+    control_->Drain();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (!control_->Drained()) {
+      spdlog::info("draining: waiting up to {} s for the rounds in progress",
+                   std::chrono::duration<double>(timeout).count());
+    }
+    while (!control_->Drained()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        spdlog::warn("draining: timed out; the updates of unfinished rounds are dropped");
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    spdlog::info("drained: no round in progress");
   }
 
   void Shutdown() {
@@ -239,6 +262,7 @@ class Node::Impl {
   std::unique_ptr<ControlPlane> control_;
   std::unique_ptr<runtime::NodeRuntime> runtime_;
   std::unique_ptr<ClientServiceImpl> client_service_;
+  std::unique_ptr<KedaScaler> keda_scaler_;
   std::unique_ptr<OperatorServiceImpl> operator_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<httplib::Server> metrics_;
@@ -261,6 +285,7 @@ Node::~Node() = default;
 int Node::port() const { return impl_->port(); }
 int Node::metrics_port() const { return impl_->metrics_port(); }
 void Node::Wait() { impl_->Wait(); }
+void Node::Drain(std::chrono::milliseconds timeout) { impl_->Drain(timeout); }
 void Node::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace tributary::gateway

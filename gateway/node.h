@@ -6,6 +6,7 @@
 // part is up; the destructor shuts them down in reverse order and removes the shared memory.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +39,10 @@ class Node {
   int metrics_port() const;
   // Blocks until Shutdown() is called (from a signal handler thread, say).
   void Wait();
+  // The first half of a graceful stop: health turns NOT_SERVING and the control plane drains
+  // (see ControlPlane::Drain); returns once the rounds in progress are published or `timeout`
+  // passed, saying which in the log.
+  void Drain(std::chrono::milliseconds timeout);
   void Shutdown();
 
  private:

@@ -93,7 +93,7 @@ class Serve {
     dir_ = std::filesystem::temp_directory_path() / ("tributary-bench-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
     std::vector<std::string> args = {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0",
-                                     "--data-dir", dir_.string()};
+                                     "--data-dir", dir_.string(), "--drain-timeout-s", "0"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -1,6 +1,7 @@
 // What a container platform expects of `tributary serve`: the gRPC health service answers
 // SERVING, the gateway listens on $PORT when no --listen is given, and SIGTERM ends the
-// process cleanly.
+// process cleanly, after draining: a round that holds accepted updates still completes
+// (exactly), while new jobs and pushes into rounds with nothing to lose are turned away.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -18,6 +19,7 @@
 #include <future>
 #include <thread>
 
+#include "clients/cpp/client.h"
 #include "tests/integration/serve_process.h"
 
 extern char** environ;
@@ -88,6 +90,56 @@ TEST(ContainerContractTest, ListensOnPortAndStopsOnSigterm) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_FALSE(std::filesystem::exists(dir + "/port"));  // run files are removed on exit
   std::filesystem::remove_all(dir);
+}
+
+TEST(ContainerContractTest, SigtermDrainsTheRoundInProgress) {
+  constexpr std::size_t kParams = 1000;
+  ServeProcess serve({"--drain-timeout-s", "60"});
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(kParams, /*rounds=*/1, /*clients_per_round=*/3);
+  const uint64_t idle = serve.CreateJob(kParams, /*rounds=*/1, /*clients_per_round=*/2);
+  ASSERT_NE(job, 0u);
+  ASSERT_NE(idle, 0u);
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (const char* id : {"a", "b", "c", "d"}) {
+    clients.push_back(std::make_unique<client::Client>(
+        client::ClientOptions{.target = serve.target(), .client_id = id, .max_attempts = 1}));
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(clients[i]->Join(job));
+  ASSERT_TRUE(clients[3]->Join(idle));
+  auto values = [](float v) { return std::vector<float>(kParams, v); };
+  ASSERT_TRUE(clients[0]->Push(job, 1, values(1), 1));
+  ASSERT_TRUE(clients[1]->Push(job, 1, values(2), 2));
+
+  ASSERT_EQ(kill(serve.pid(), SIGTERM), 0);
+  std::string health;
+  for (int i = 0; i < 250 && health != std::string("\x08\x02", 2); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    health = HealthCheck(serve.target());
+  }
+  EXPECT_EQ(health, std::string("\x08\x02", 2));  // NOT_SERVING: draining
+  {
+    v1::JobSpec spec;
+    spec.set_name("late");
+    spec.set_params(kParams);
+    spec.set_rounds(1);
+    spec.set_clients_per_round(1);
+    grpc::ClientContext ctx;
+    v1::JobInfo info;
+    EXPECT_EQ(serve.op().CreateJob(&ctx, spec, &info).error_code(), grpc::UNAVAILABLE);
+  }
+  auto refused = clients[3]->PushOnce(idle, 1, values(5), 1);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), StatusCode::kUnavailable) << refused.error();
+
+  // The round with accepted updates still completes, exactly; then serve exits.
+  auto published = std::async(std::launch::async, [&] { return clients[0]->Pull(job, 1, true); });
+  ASSERT_TRUE(clients[2]->Push(job, 1, values(4), 1));
+  auto model = published.get();
+  ASSERT_TRUE(model) << model.error();
+  EXPECT_EQ(model->values, values((1 * 1 + 2 * 2 + 4 * 1) / 4.0f));
+  const int status = serve.WaitForExit(std::chrono::seconds(20));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

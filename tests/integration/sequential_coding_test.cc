@@ -96,7 +96,8 @@ JobRun RunJob(const char* scheme, const std::multimap<uint32_t, uint32_t>& strag
       });
       if (straggler) {
         const auto until = std::chrono::steady_clock::now() + kStragglerDelay;
-        while (std::chrono::steady_clock::now() < until && serve.GetJob(job).open_round() == round) {
+        while (std::chrono::steady_clock::now() < until &&
+               serve.GetJob(job).open_round() == round) {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       }

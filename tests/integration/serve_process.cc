@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -28,6 +29,10 @@ ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std:
   std::vector<std::string> args = prefix;
   args.insert(args.end(), {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir_});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  // Tests stop serve mid-round at will: no drain unless a test asks for one.
+  if (std::find(extra_args.begin(), extra_args.end(), "--drain-timeout-s") == extra_args.end()) {
+    args.insert(args.end(), {"--drain-timeout-s", "0"});
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -60,6 +65,19 @@ ServeProcess::~ServeProcess() {
   }
   std::error_code ec;
   fs::remove_all(dir_, ec);
+}
+
+int ServeProcess::WaitForExit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
 }
 
 std::string ServeProcess::Metrics() const {

@@ -1,10 +1,12 @@
 // ServeProcess: a real `tributary serve` started by a test, on a free port, with its own data
-// directory and node id; stopped with SIGTERM (or killed) by the destructor. The path of the
+// directory and node id, and without a drain on SIGTERM unless `extra_args` set
+// --drain-timeout-s; stopped with SIGTERM (or killed) by the destructor. The path of the
 // tributary binary comes from the TRIBUTARY_BINARY compile definition.
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +26,8 @@ class ServeProcess {
   bool ok() const { return port_ > 0; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
+  // Waits up to `timeout` for serve to exit on its own; its wait status, or -1 on timeout.
+  int WaitForExit(std::chrono::milliseconds timeout);
   // The /metrics text (serve must run with --metrics-listen 127.0.0.1:0); empty on failure.
   std::string Metrics() const;
   // Process ids of the aggregator processes serve started (its children).

@@ -20,8 +20,9 @@ BINARY = os.environ.get("TRIBUTARY_BINARY", "build/cli/tributary")
 def serve(*extra_args: str):
     """Yields the gateway's HOST:PORT."""
     with tempfile.TemporaryDirectory() as run_dir:
+        # Tests stop serve whenever they are done: no drain of rounds left in progress.
         proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0",
-                                 "--data-dir", run_dir, *extra_args])
+                                 "--data-dir", run_dir, "--drain-timeout-s", "0", *extra_args])
         port_file = Path(run_dir) / "port"
         try:
             for _ in range(400):

@@ -1,0 +1,12 @@
+# expect: dockerfile-stage
+# Copies from a stage that does not exist.
+FROM debian:bookworm AS build
+WORKDIR /src
+COPY . .
+RUN scripts/install-deps && scripts/build
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libgrpc++1.51 \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /src/build/cli/tributary /usr/local/bin/tributary
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/tributary"]
