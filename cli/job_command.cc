@@ -5,6 +5,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/certificates.h"
 #include "cli/command.h"
 #include "cli/npy_file.h"
 #include "clients/cpp/client.h"
@@ -13,9 +14,17 @@
 namespace tributary::cli {
 namespace {
 
-std::unique_ptr<v1::OperatorService::Stub> Connect(const std::string& server) {
-  return v1::OperatorService::NewStub(
-      grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+// An operator stub for `server`, over TLS when `tls` asks for it.
+std::unique_ptr<v1::OperatorService::Stub> Connect(const std::string& server,
+                                                   const client::ClientOptions& tls) {
+  client::ClientOptions o = tls;
+  o.target = server;
+  auto channel = client::CreateChannel(o);
+  if (!channel) {
+    std::cerr << "tributary job: " << channel.error() << '\n';
+    throw CLI::RuntimeError(1);
+  }
+  return v1::OperatorService::NewStub(*channel);
 }
 
 void Check(const grpc::Status& s, const char* what) {
@@ -40,6 +49,7 @@ void AddJobCommand(CLI::App& app) {
   auto* job = app.add_subcommand("job", "Create, inspect, cancel and watch jobs");
   job->require_subcommand(1);
   auto server = std::make_shared<std::string>("127.0.0.1:7070");
+  auto tls = std::make_shared<client::ClientOptions>();  // only its tls_* fields are used
   auto id = std::make_shared<uint64_t>(0);
 
   auto* create = job->add_subcommand("create", "Create a job; prints its id on the last line");
@@ -67,6 +77,7 @@ void AddJobCommand(CLI::App& app) {
   auto window = std::make_shared<uint32_t>(0);
   auto window_stragglers = std::make_shared<uint32_t>(0);
   create->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
+  AddTlsFlags(create, tls.get());
   create->add_option("--name", *name, "Job name")->required();
   create->add_option("--params", *params, "Parameters in the flattened model")->required();
   create->add_option("--rounds", *rounds, "Rounds to run")->required();
@@ -149,9 +160,14 @@ void AddJobCommand(CLI::App& app) {
     }
     grpc::ClientContext ctx;
     v1::JobInfo info;
-    Check(Connect(*server)->CreateJob(&ctx, s, &info), "create");
+    Check(Connect(*server, *tls)->CreateJob(&ctx, s, &info), "create");
     if (!initial.empty()) {
-      client::Client uploader({.target = *server, .client_id = "operator"});
+      // Under mutual TLS the operator's certificate names the uploader, so its CN is the id.
+      client::ClientOptions up = *tls;
+      up.target = *server;
+      up.client_id = "operator";
+      if (!tls->tls_cert_file.empty()) up.client_id = CertificateCommonName(tls->tls_cert_file);
+      client::Client uploader(up);
       if (auto r = uploader.SetInitialModel(info.job_id(), initial); !r) {
         std::cerr << "setting the initial model of job " << info.job_id() << ": " << r.error()
                   << '\n';
@@ -168,6 +184,7 @@ void AddJobCommand(CLI::App& app) {
   auto add_ref_command = [&](const char* verb, const char* help) {
     auto* c = job->add_subcommand(verb, help);
     c->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
+    AddTlsFlags(c, tls.get());
     c->add_option("--job", *id, "Job id")->required();
     return c;
   };
@@ -176,7 +193,7 @@ void AddJobCommand(CLI::App& app) {
     v1::JobRef ref;
     ref.set_job_id(*id);
     v1::JobInfo info;
-    Check(Connect(*server)->GetJob(&ctx, ref, &info), "get");
+    Check(Connect(*server, *tls)->GetJob(&ctx, ref, &info), "get");
     PrintJson(info);
   });
   add_ref_command("cancel", "Cancel a running job")->callback([=] {
@@ -184,14 +201,14 @@ void AddJobCommand(CLI::App& app) {
     v1::JobRef ref;
     ref.set_job_id(*id);
     v1::JobInfo info;
-    Check(Connect(*server)->CancelJob(&ctx, ref, &info), "cancel");
+    Check(Connect(*server, *tls)->CancelJob(&ctx, ref, &info), "cancel");
     std::cout << "job " << info.job_id() << " " << v1::JobState_Name(info.state()) << '\n';
   });
   add_ref_command("watch", "Print a job's round events until it ends")->callback([=] {
     grpc::ClientContext ctx;
     v1::JobRef ref;
     ref.set_job_id(*id);
-    auto reader = Connect(*server)->WatchJob(&ctx, ref);
+    auto reader = Connect(*server, *tls)->WatchJob(&ctx, ref);
     v1::RoundEvent e;
     while (reader->Read(&e)) {
       std::cout << "job " << e.job_id() << " round " << e.round() << " "
@@ -206,10 +223,11 @@ void AddJobCommand(CLI::App& app) {
   });
   auto* list = job->add_subcommand("list", "List jobs");
   list->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
+  AddTlsFlags(list, tls.get());
   list->callback([=] {
     grpc::ClientContext ctx;
     v1::ListJobsReply reply;
-    Check(Connect(*server)->ListJobs(&ctx, v1::ListJobsRequest(), &reply), "list");
+    Check(Connect(*server, *tls)->ListJobs(&ctx, v1::ListJobsRequest(), &reply), "list");
     std::cout << "ID\tSTATE\tROUND\tVERSION\tNAME\n";
     for (const auto& j : reply.jobs()) {
       std::cout << j.job_id() << '\t' << v1::JobState_Name(j.state()) << '\t' << j.open_round()

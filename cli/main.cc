@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   tributary::cli::AddAggregateCommand(app);
   tributary::cli::AddCodeCommand(app);
+  tributary::cli::AddCertsCommand(app);
 #ifdef TRIBUTARY_HAVE_PLATFORM
   tributary::cli::AddServeCommand(app);
   tributary::cli::AddJobCommand(app);

@@ -52,6 +52,18 @@ void AddServeCommand(CLI::App& app) {
                   "refused meanwhile)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--max-streaming-pushes", opts->max_streaming_pushes,
+                  "Pushes streaming at once, all jobs; more get RESOURCE_EXHAUSTED (0: no limit)")
+      ->capture_default_str();
+  cmd->add_option("--push-rate-per-client", opts->push_rate_per_client,
+                  "Push attempts per second each client may make per job, refused ones "
+                  "included; more get RESOURCE_EXHAUSTED (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--push-burst", opts->push_burst,
+                  "Push attempts a client may make at once before --push-rate-per-client applies")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--retained-versions", opts->retained_versions,
                   "Published models each job keeps readable, the latest included")
       ->capture_default_str()
@@ -68,8 +80,39 @@ void AddServeCommand(CLI::App& app) {
                   "present), cpu, or cuda (an error without a device)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->callback([opts, data_dir, budget_mb, listen, device, drain_s] {
+  auto insecure = std::make_shared<bool>(false);
+  cmd->add_option("--tls-cert", opts->tls_cert_file,
+                  "PEM certificate (chain) of the server: serve gRPC over TLS (with --tls-key)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-key", opts->tls_key_file, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-client-ca", opts->tls_client_ca_file,
+                  "PEM CA of client certificates: require and verify one on every call (mutual "
+                  "TLS); the certificate's subject CN is the only client id its holder may use")
+      ->check(CLI::ExistingFile);
+  auto* operator_ids =
+      cmd->add_option("--operator-id", opts->operator_ids,
+                      "Under mutual TLS, a certificate CN admitted to the operator service "
+                      "(repeatable; default: operator)");
+  cmd->add_flag("--insecure", *insecure,
+                "Serve plaintext gRPC on purpose (no TLS; no warning is logged)");
+  cmd->callback([opts, data_dir, budget_mb, listen, device, drain_s, insecure, operator_ids] {
     KeepHeapWarm();
+    if (*insecure && !opts->tls_cert_file.empty()) {
+      spdlog::error("serve: --insecure contradicts --tls-cert");
+      throw CLI::RuntimeError(1);
+    }
+    if (operator_ids->count() > 0 && opts->tls_client_ca_file.empty()) {
+      spdlog::error("serve: --operator-id needs mutual TLS (--tls-client-ca)");
+      throw CLI::RuntimeError(1);
+    }
+    if (opts->tls_cert_file.empty() && !*insecure) {
+      spdlog::warn("serve: gRPC is served in PLAINTEXT: updates, models and job specs cross the "
+                   "network unencrypted and callers are not authenticated. Enable TLS with "
+                   "--tls-cert FILE --tls-key FILE (and --tls-client-ca FILE for client "
+                   "certificates; `tributary certs` makes a test set), or pass --insecure to "
+                   "serve plaintext on purpose");
+    }
     if (const char* port = getenv("PORT"); listen->count() == 0 && port && *port) {
       opts->listen = std::string("0.0.0.0:") + port;
     }

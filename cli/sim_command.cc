@@ -26,12 +26,21 @@ struct SimOptions {
   uint32_t rounds = 0;  // 0: the rest of the job
   uint64_t seed = 1;
   double tolerance = 1e-5;
+  client::ClientOptions tls;  // only its tls_* fields are used
 };
+
+// Options of simulated client `id`, with the TLS files of `o`.
+client::ClientOptions ClientOf(const SimOptions& o, std::string id) {
+  client::ClientOptions c = o.tls;
+  c.target = o.server;
+  c.client_id = std::move(id);
+  return c;
+}
 
 using Clock = std::chrono::steady_clock;
 
 int RunSim(const SimOptions& o) {
-  client::Client probe({.target = o.server, .client_id = "sim-" + std::to_string(o.seed) + "-0"});
+  client::Client probe(ClientOf(o, "sim-" + std::to_string(o.seed) + "-0"));
   auto joined = probe.Join(o.job);
   if (!joined) {
     std::cerr << "sim: join: " << joined.error() << "\n";
@@ -59,8 +68,7 @@ int RunSim(const SimOptions& o) {
   std::barrier start(o.clients, [&]() noexcept { round_start = Clock::now(); });
 
   auto worker = [&](uint32_t i) {
-    client::Client c({.target = o.server,
-                      .client_id = "sim-" + std::to_string(o.seed) + "-" + std::to_string(i)});
+    client::Client c(ClientOf(o, "sim-" + std::to_string(o.seed) + "-" + std::to_string(i)));
     auto fail = [&](const std::string& what, const Status& s) {
       std::lock_guard lock(mu);
       std::cerr << "sim: client " << i << ": " << what << ": " << s << "\n";
@@ -125,6 +133,7 @@ void AddSimCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("sim", "Simulated clients that verify every round");
   auto o = std::make_shared<SimOptions>();
   cmd->add_option("--server", o->server, "Gateway HOST:PORT")->capture_default_str();
+  AddTlsFlags(cmd, &o->tls);
   cmd->add_option("--job", o->job, "Job id")->required();
   cmd->add_option("--clients", o->clients, "Simulated clients")->required()->check(CLI::Range(1u, 100000u));
   cmd->add_option("--rounds", o->rounds, "Rounds to run (default: the rest of the job)");

@@ -40,8 +40,9 @@ std::size_t FirstNonFinite(const float* data, std::size_t n) {
 // One update streaming in: header, then chunks copied into the slot.
 class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  PushReactor(ControlPlane* control, grpc::CallbackServerContext* ctx, grpc::ByteBuffer* reply)
-      : control_(control), ctx_(ctx), reply_(reply) {
+  PushReactor(ControlPlane* control, grpc::CallbackServerContext* ctx, PeerIdentity peer,
+              grpc::ByteBuffer* reply)
+      : control_(control), ctx_(ctx), peer_(std::move(peer)), reply_(reply) {
     XXH3_64bits_reset(&hash_);
     StartRead(&message_);
   }
@@ -77,6 +78,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       return Status::InvalidArgument("malformed UpdateHeader");
     }
     header_ = msg.header();
+    TRIBUTARY_RETURN_IF_ERROR(peer_.AllowsClient(header_.client_id()));
     TRIBUTARY_ASSIGN_OR_RETURN(ticket_, control_->BeginPush(header_));
     have_header_ = true;
     return Status::Ok();
@@ -153,6 +155,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 
   ControlPlane* control_;
   grpc::CallbackServerContext* ctx_;
+  PeerIdentity peer_;
   grpc::ByteBuffer* reply_;
   grpc::ByteBuffer message_;
   v1::UpdateHeader header_;
@@ -165,10 +168,15 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 // One model streaming out of shared memory, possibly after waiting for it to be published.
 class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  PullReactor(ControlPlane* control, const grpc::ByteBuffer* request) : control_(control) {
+  PullReactor(ControlPlane* control, const PeerIdentity& peer, const grpc::ByteBuffer* request)
+      : control_(control) {
     v1::PullRequest req;
     if (!ParseMessage(*request, &req)) {
       FinishOnce(Status::InvalidArgument("malformed PullRequest"));
+      return;
+    }
+    if (Status allowed = peer.AllowsClient(req.client_id()); !allowed.ok()) {
+      FinishOnce(allowed);
       return;
     }
     job_ = req.job_id();
@@ -293,10 +301,18 @@ class TasksReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace
 
+PeerIdentity ClientServiceImpl::Identity(grpc::CallbackServerContext* ctx) const {
+  return PeerIdentity::Of(*ctx, policy_.mutual_tls);
+}
+
 grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* ctx,
                                                   const v1::JoinRequest* request,
                                                   v1::JoinReply* reply) {
   auto* reactor = ctx->DefaultReactor();
+  if (Status allowed = Identity(ctx).AllowsClient(request->client_id()); !allowed.ok()) {
+    reactor->Finish(ToGrpc(allowed));
+    return reactor;
+  }
   auto joined = control_->Join(request->job_id(), request->client_id());
   if (joined) {
     *reply = std::move(*joined);
@@ -308,17 +324,22 @@ grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* c
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* ClientServiceImpl::Pull(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) {
-  return new PullReactor(control_, request);
+  return new PullReactor(control_, Identity(ctx), request);
 }
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* ClientServiceImpl::Push(
     grpc::CallbackServerContext* ctx, grpc::ByteBuffer* reply) {
-  return new PushReactor(control_, ctx, reply);
+  return new PushReactor(control_, ctx, Identity(ctx), reply);
 }
 
 grpc::ServerUnaryReactor* ClientServiceImpl::Tasks(grpc::CallbackServerContext* ctx,
                                                    const v1::TasksRequest* request,
                                                    v1::TasksReply* reply) {
+  if (Status allowed = Identity(ctx).AllowsClient(request->client_id()); !allowed.ok()) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpc(allowed));
+    return reactor;
+  }
   return new TasksReactor(control_, request, reply);
 }
 

@@ -4,10 +4,13 @@
 // Push and Pull are raw-ByteBuffer methods: a pushed chunk is copied from gRPC's receive slices
 // straight into the update's shared-memory slot (the one copy the platform makes), hashed and
 // checked for non-finite values on the way; a pulled model is sent as slices that point into
-// shared memory, without any copy. Thread-safe; the control plane must outlive the service.
+// shared memory, without any copy. Under mutual TLS every method first checks that the request's
+// client_id is the caller's certificate identity (see peer_identity.h). Thread-safe; the control
+// plane must outlive the service.
 #pragma once
 
 #include "gateway/control_plane.h"
+#include "gateway/peer_identity.h"
 #include "tributary/v1/client.grpc.pb.h"
 
 namespace tributary::gateway {
@@ -21,7 +24,8 @@ class ClientServiceImpl final
               v1::ClientService::WithRawCallbackMethod_Push<
                   v1::ClientService::WithCallbackMethod_Tasks<v1::ClientService::Service>>>> {
  public:
-  explicit ClientServiceImpl(ControlPlane* control) : control_(control) {}
+  ClientServiceImpl(ControlPlane* control, AccessPolicy policy = {})
+      : control_(control), policy_(std::move(policy)) {}
 
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* request,
                                  v1::JoinReply* reply) override;
@@ -34,7 +38,10 @@ class ClientServiceImpl final
                                   v1::TasksReply* reply) override;
 
  private:
+  PeerIdentity Identity(grpc::CallbackServerContext* ctx) const;
+
   ControlPlane* control_;
+  AccessPolicy policy_;
 };
 
 }  // namespace tributary::gateway

@@ -104,6 +104,8 @@ struct Job {
   std::set<uint32_t> decodable;  // versions decodable but not yet aggregated
   std::size_t refused_close_at = SIZE_MAX;  // results in the round when closing was refused
   std::multimap<uint32_t, TaskWaiter> task_waiters;  // by round
+  // Push attempts' token buckets by client index (ControlPlaneOptions::push_rate_per_client).
+  std::map<uint64_t, std::pair<double, Clock::time_point>> push_tokens;
   bool eager() const { return !code.has_value() && !sequence; }
   // Whether the current round's shards are routed to aggregators.
   bool routed() const { return sequence ? phase == Phase::kClosed : phase != Phase::kIdle; }
@@ -398,6 +400,7 @@ class ControlPlane::Impl {
         return Status::FailedPrecondition("client '" + h.client_id() + "' has not joined " +
                                           JobName(job->id));
       }
+      TRIBUTARY_RETURN_IF_ERROR(TakePushToken(*job, client->second, h.client_id()));
       TRIBUTARY_RETURN_IF_ERROR(CheckRoundOpen(*job, h.round()));
       key = {client->second, h.task()};
       if (job->sequence) {
@@ -432,6 +435,12 @@ class ControlPlane::Impl {
     if (h.num_examples() == 0) {
       return Status::InvalidArgument("num_examples must be > 0 (it is the update's weight)");
     }
+    if (options_.max_streaming_pushes && streaming_pushes_ >= options_.max_streaming_pushes) {
+      ++pushes_throttled_;
+      return Status::ResourceExhausted(std::to_string(streaming_pushes_) +
+                                       " pushes are streaming, the most this node takes at once; "
+                                       "retry later");
+    }
     auto slot = job->pool->Allocate();
     if (!slot) {
       ++pushes_exhausted_;
@@ -439,6 +448,7 @@ class ControlPlane::Impl {
                                        " is full; retry later");
     }
     job->in_flight.insert(key);
+    ++streaming_pushes_;
     PushTicket t;
     t.job = job->id;
     t.round = h.round();
@@ -458,6 +468,7 @@ class ControlPlane::Impl {
     if (!t.open || it == jobs_.end()) return Status::Internal("push ticket is not open");
     Job& job = *it->second;
     t.open = false;
+    --streaming_pushes_;
     job.in_flight.erase({t.client_index, t.task});
     if (t.round == 0) return CommitInitialModel(job, t);
     if (job.state != v1::JOB_STATE_RUNNING || job.round != t.round || job.phase != Phase::kOpen) {
@@ -493,6 +504,7 @@ class ControlPlane::Impl {
     if (!t.open) return;
     std::lock_guard lock(mu_);
     t.open = false;
+    --streaming_pushes_;
     (void)t.pool->Release(t.slot);
     auto it = jobs_.find(t.job);
     if (it != jobs_.end()) it->second->in_flight.erase({t.client_index, t.task});
@@ -702,6 +714,10 @@ class ControlPlane::Impl {
            bytes_accepted_);
     metric("tributary_pushes_pool_full_total", "counter",
            "Pushes refused because the job's pool was full.", pushes_exhausted_);
+    metric("tributary_pushes_throttled_total", "counter",
+           "Pushes refused by the per-client rate or the streaming-push limit.",
+           pushes_throttled_);
+    metric("tributary_pushes_streaming", "gauge", "Pushes streaming now.", streaming_pushes_);
     metric("tributary_rounds_published_total", "counter", "Global model versions published.",
            rounds_published_);
     metric("tributary_aggregator_instances_lost_total", "counter",
@@ -752,6 +768,27 @@ class ControlPlane::Impl {
          .seed = c.seed() ? c.seed() : 1});
     if (!built) return built.error().WithContext(c.scheme());
     return std::move(*built);
+  }
+
+  // One push attempt from a client of `job`, against its token bucket (refill rate
+  // push_rate_per_client, capacity push_burst). Refused attempts count too: a client retrying
+  // in a tight loop is what the limit is for.
+  Status TakePushToken(Job& job, uint64_t client, const std::string& client_id) {
+    if (options_.push_rate_per_client <= 0) return Status::Ok();
+    const auto now = Clock::now();
+    const double burst = std::max(1.0, options_.push_burst);
+    auto [it, fresh] = job.push_tokens.try_emplace(client, burst, now);
+    auto& [tokens, at] = it->second;
+    tokens = std::min(burst, tokens + Seconds(now - at) * options_.push_rate_per_client);
+    at = now;
+    if (tokens < 1) {
+      ++pushes_throttled_;
+      return Status::ResourceExhausted(
+          "client '" + client_id + "' exceeds " + std::to_string(options_.push_rate_per_client) +
+          " pushes per second on " + JobName(job.id) + "; retry later");
+    }
+    tokens -= 1;
+    return Status::Ok();
   }
 
   Result<Job*> Find(uint64_t id) const {
@@ -1276,6 +1313,7 @@ class ControlPlane::Impl {
   uint64_t next_waiter_id_ = 1;
   uint64_t sequence_ = 0;
   uint64_t used_bytes_ = 0;
+  uint64_t streaming_pushes_ = 0, pushes_throttled_ = 0;
   uint64_t pushes_started_ = 0, updates_accepted_ = 0, bytes_accepted_ = 0, pushes_exhausted_ = 0,
            rounds_published_ = 0, instances_lost_ = 0;
 };

@@ -41,6 +41,10 @@ struct ControlPlaneOptions {
   std::size_t shm_budget_bytes = 8ull << 30;  // shared memory all job pools may use together
   uint32_t retained_versions = 2;       // published models kept per job (latest included)
   std::chrono::milliseconds tick{20};   // how often round deadlines are checked
+  // Limits (RESOURCE_EXHAUSTED beyond them; the SDKs back off and retry):
+  uint32_t max_streaming_pushes = 4096;  // pushes streaming at once, all jobs (0: no limit)
+  double push_rate_per_client = 0;       // push attempts per second per client and job (0: none)
+  double push_burst = 4;                 // attempts a client may make at once before the rate
 };
 
 // The aggregator instances of the node; implemented by the node runtime.

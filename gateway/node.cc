@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <httplib.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
@@ -72,6 +73,42 @@ void RemoveStaleRunFiles() {
   }
 }
 
+Result<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(std::string(flag) + ": cannot read " + path);
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (pem.find("-----BEGIN ") == std::string::npos) {
+    return Status::InvalidArgument(std::string(flag) + ": " + path + " holds no PEM block");
+  }
+  return pem;
+}
+
+// The credentials of the gRPC port: plaintext without a certificate, TLS with one, mutual TLS
+// with a client CA as well.
+Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const NodeOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return Status::InvalidArgument("TLS needs both a certificate and its key (--tls-cert and "
+                                   "--tls-key)");
+  }
+  if (o.tls_cert_file.empty()) {
+    if (!o.tls_client_ca_file.empty()) {
+      return Status::InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  TRIBUTARY_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem(o.tls_cert_file, "--tls-cert"));
+  TRIBUTARY_ASSIGN_OR_RETURN(pair.private_key, ReadPem(o.tls_key_file, "--tls-key"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!o.tls_client_ca_file.empty()) {
+    TRIBUTARY_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                               ReadPem(o.tls_client_ca_file, "--tls-client-ca"));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 std::size_t HalfOfMemory() {
   return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE) / 2;
 }
@@ -92,6 +129,7 @@ class Node::Impl {
   }
 
   Status Init(const NodeOptions& o) {
+    TRIBUTARY_ASSIGN_OR_RETURN(auto credentials, ServerCredentials(o));
     RemoveStaleRunFiles();
     const std::string node = o.node_id.empty() ? "p" + std::to_string(getpid()) : o.node_id;
     TRIBUTARY_ASSIGN_OR_RETURN(router_,
@@ -101,7 +139,10 @@ class Node::Impl {
         ControlPlaneOptions{.pool_prefix = prefix,
                             .shm_budget_bytes = o.shm_budget_bytes ? o.shm_budget_bytes
                                                                    : HalfOfMemory(),
-                            .retained_versions = std::max<uint32_t>(1, o.retained_versions)},
+                            .retained_versions = std::max<uint32_t>(1, o.retained_versions),
+                            .max_streaming_pushes = o.max_streaming_pushes,
+                            .push_rate_per_client = o.push_rate_per_client,
+                            .push_burst = o.push_burst},
         router_.get(), &directory_);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
@@ -130,14 +171,16 @@ class Node::Impl {
     directory_.Set(runtime_.get());
     spdlog::info("node {}: {} aggregator processes warm", node, aggregators);
 
-    client_service_ = std::make_unique<ClientServiceImpl>(control_.get());
-    operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get());
+    const AccessPolicy policy{.mutual_tls = !o.tls_client_ca_file.empty(),
+                              .operators = o.operator_ids};
+    client_service_ = std::make_unique<ClientServiceImpl>(control_.get(), policy);
+    operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get(), policy);
     keda_scaler_ = std::make_unique<KedaScaler>(control_.get());
     // grpc.health.v1.Health answers SERVING from here until shutdown begins (probes, load
     // balancers, Knative's readiness checks).
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(o.listen, credentials, &port_);
     builder.RegisterService(client_service_.get());
     builder.RegisterService(operator_service_.get());
     builder.RegisterService(keda_scaler_.get());
@@ -148,8 +191,16 @@ class Node::Impl {
     builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, 256 << 10);
     builder.AddChannelArgument(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 256 << 10);
     server_ = builder.BuildAndStart();
-    if (!server_ || port_ == 0) return Status::Unavailable("cannot listen on " + o.listen);
-    spdlog::info("gateway listening on port {}", port_);
+    if (!server_ || port_ == 0) {
+      return Status::Unavailable("cannot listen on " + o.listen +
+                                 (o.tls_cert_file.empty()
+                                      ? std::string()
+                                      : " (or the TLS certificate and key do not match)"));
+    }
+    spdlog::info("gateway listening on port {} ({})", port_,
+                 o.tls_cert_file.empty()          ? "plaintext"
+                 : o.tls_client_ca_file.empty()   ? "TLS"
+                                                  : "mutual TLS, client certificate CN = id");
     if (!o.metrics_listen.empty()) TRIBUTARY_RETURN_IF_ERROR(StartMetrics(o.metrics_listen));
     return Status::Ok();
   }

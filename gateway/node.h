@@ -25,8 +25,21 @@ struct NodeOptions {
   std::string node_id;                    // names shared memory (empty: the pid)
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
   uint32_t retained_versions = 2;         // published models kept per job (latest included)
+  uint32_t max_streaming_pushes = 4096;   // pushes streaming at once (0: no limit)
+  double push_rate_per_client = 0;        // push attempts per second per client (0: no limit)
+  double push_burst = 4;                  // attempts a client may make at once
   std::vector<std::string> rule_plugins;  // C ABI rule plug-ins (`plugin:NAME` rules)
   std::vector<std::string> python_paths;  // sys.path entries for `python:module.func` rules
+  // TLS on the gRPC port. Both empty (default): plaintext. Both set: PEM certificate chain and
+  // private key of the server.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // PEM CA certificates that sign client certificates; set (with tls_cert_file): mutual TLS,
+  // every caller must present a certificate they verify, and its subject CN is the caller's
+  // identity (see gateway/peer_identity.h). Empty (default): no client certificates.
+  std::string tls_client_ca_file;
+  // Under mutual TLS, the identities the operator service admits (default: "operator").
+  std::vector<std::string> operator_ids{"operator"};
 };
 
 class Node {

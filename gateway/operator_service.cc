@@ -89,22 +89,42 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RoundEvent> {
   bool finished_ = false;
 };
 
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, const Status& s) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(s));
+  return reactor;
+}
+
+// A watch refused before it starts.
+class RefusedWatch final : public grpc::ServerWriteReactor<v1::RoundEvent> {
+ public:
+  explicit RefusedWatch(const Status& s) { Finish(ToGrpc(s)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+Status OperatorServiceImpl::Admit(grpc::CallbackServerContext* ctx) const {
+  return PeerIdentity::Of(*ctx, policy_.mutual_tls).AllowsOperator(policy_.operators);
+}
 
 grpc::ServerUnaryReactor* OperatorServiceImpl::CreateJob(grpc::CallbackServerContext* ctx,
                                                          const v1::JobSpec* spec,
                                                          v1::JobInfo* reply) {
+  if (Status s = Admit(ctx); !s.ok()) return Refuse(ctx, s);
   return Reply(ctx, control_->CreateJob(*spec), reply);
 }
 
 grpc::ServerUnaryReactor* OperatorServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
                                                       const v1::JobRef* ref, v1::JobInfo* reply) {
+  if (Status s = Admit(ctx); !s.ok()) return Refuse(ctx, s);
   return Reply(ctx, control_->GetJob(ref->job_id()), reply);
 }
 
 grpc::ServerUnaryReactor* OperatorServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
                                                         const v1::ListJobsRequest*,
                                                         v1::ListJobsReply* reply) {
+  if (Status s = Admit(ctx); !s.ok()) return Refuse(ctx, s);
   for (auto& info : control_->ListJobs()) *reply->add_jobs() = std::move(info);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -114,11 +134,13 @@ grpc::ServerUnaryReactor* OperatorServiceImpl::ListJobs(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* OperatorServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
                                                          const v1::JobRef* ref,
                                                          v1::JobInfo* reply) {
+  if (Status s = Admit(ctx); !s.ok()) return Refuse(ctx, s);
   return Reply(ctx, control_->CancelJob(ref->job_id()), reply);
 }
 
 grpc::ServerWriteReactor<v1::RoundEvent>* OperatorServiceImpl::WatchJob(
     grpc::CallbackServerContext* ctx, const v1::JobRef* ref) {
+  if (Status s = Admit(ctx); !s.ok()) return new RefusedWatch(s);
   return new WatchReactor(control_, ref->job_id());
 }
 

@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -83,14 +84,43 @@ class BlockingCall {
   bool ok_ = false;
 };
 
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read " + path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace
 
-Client::Client(ClientOptions options)
-    : Client(options, [&] {
-        grpc::ChannelArguments args;
-        args.SetMaxReceiveMessageSize(8 << 20);
-        return grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
-      }()) {}
+Result<std::shared_ptr<grpc::Channel>> CreateChannel(const ClientOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(8 << 20);
+  if (options.tls_ca_file.empty() && options.tls_cert_file.empty() &&
+      options.tls_key_file.empty()) {
+    return grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return Status::InvalidArgument("a client certificate needs both its file and its key file");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!options.tls_ca_file.empty()) {
+    TRIBUTARY_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_ca_file));
+  }
+  if (!options.tls_cert_file.empty()) {
+    TRIBUTARY_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(options.tls_cert_file));
+    TRIBUTARY_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.tls_key_file));
+  }
+  return grpc::CreateCustomChannel(options.target, grpc::SslCredentials(ssl), args);
+}
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  auto channel = CreateChannel(options_);
+  if (channel) {
+    channel_ = std::move(*channel);
+  } else {
+    channel_error_ = channel.error().WithContext("connecting to " + options_.target);
+  }
+}
 
 Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)), channel_(std::move(channel)) {}
@@ -99,6 +129,7 @@ Client::~Client() = default;
 
 template <typename F>
 auto Client::WithRetries(F&& attempt) -> decltype(attempt()) {
+  if (!channel_error_.ok()) return channel_error_;
   thread_local std::mt19937_64 rng(std::random_device{}());
   auto backoff = options_.initial_backoff;
   for (int i = 1;; ++i) {
@@ -159,6 +190,7 @@ Result<v1::PushReply> Client::SetInitialModel(uint64_t job, std::span<const floa
 Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
                                        std::span<const float> update, uint64_t num_examples,
                                        uint32_t task) {
+  if (!channel_error_.ok()) return channel_error_;
   const std::size_t bytes = update.size_bytes();
   v1::PushMessage header;
   auto* h = header.mutable_header();

@@ -7,6 +7,9 @@
 // Calls that fail with UNAVAILABLE or RESOURCE_EXHAUSTED (server busy, pool full) are retried
 // with exponential backoff and jitter; every other error is returned at once.
 //
+// TLS: set tls_ca_file (the gateway's CA) to connect over TLS, and tls_cert_file with
+// tls_key_file to present a client certificate (mutual TLS; its CN must equal client_id).
+//
 // Thread safety: a Client may be used from several threads at once.
 #pragma once
 
@@ -34,7 +37,17 @@ struct ClientOptions {
   std::chrono::milliseconds max_backoff{2000};
   std::size_t chunk_bytes = 1u << 20;   // push chunk size, at most 4 MiB
   std::chrono::seconds call_timeout{600};  // deadline of one attempt
+  // PEM files; all empty (default): plaintext. Any set: TLS, verifying the gateway against
+  // tls_ca_file (empty: the system's roots); tls_cert_file and tls_key_file, together, are this
+  // client's certificate for mutual TLS.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
+
+// A channel to options.target with the credentials its tls_* fields ask for; an error when a
+// file cannot be read or only one of tls_cert_file and tls_key_file is set.
+Result<std::shared_ptr<grpc::Channel>> CreateChannel(const ClientOptions& options);
 
 struct Model {
   uint32_t version = 0;
@@ -43,6 +56,7 @@ struct Model {
 
 class Client {
  public:
+  // A channel of its own (CreateChannel); when that fails every call returns its error.
   explicit Client(ClientOptions options);
   // Shares an existing channel (many simulated clients over one connection).
   Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel);
@@ -79,6 +93,7 @@ class Client {
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
+  Status channel_error_;  // why there is no channel_ (OK when there is one)
 };
 
 }  // namespace tributary::client

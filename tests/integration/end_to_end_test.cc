@@ -16,15 +16,6 @@
 namespace tributary::testing {
 namespace {
 
-uint64_t LastLineNumber(const std::string& out) {
-  std::istringstream in(out);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
-  }
-  return std::strtoull(last.c_str(), nullptr, 10);
-}
-
 TEST(EndToEndTest, SixteenClientsThreeRoundsOfAMillionParams) {
   ServeProcess serve;
   ASSERT_TRUE(serve.ok());

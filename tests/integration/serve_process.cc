@@ -21,7 +21,8 @@ extern char** environ;
 namespace tributary::testing {
 namespace fs = std::filesystem;
 
-ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std::string> prefix) {
+ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std::string> prefix,
+                           const client::ClientOptions& op_tls) {
   dir_ = (fs::temp_directory_path() / ("tributary-test-" + std::to_string(getpid()) + "-" +
                                        std::to_string(std::rand())))
              .string();
@@ -46,8 +47,12 @@ ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std:
     f >> port_;
     if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  client::ClientOptions op = op_tls;
+  op.target = target();
+  auto channel = client::CreateChannel(op);
+  if (!channel) std::cerr << "operator channel: " << channel.error() << "\n";
   operator_ = v1::OperatorService::NewStub(
-      grpc::CreateChannel(target(), grpc::InsecureChannelCredentials()));
+      channel ? *channel : grpc::CreateChannel(target(), grpc::InsecureChannelCredentials()));
 }
 
 ServeProcess::~ServeProcess() {
@@ -140,6 +145,15 @@ int RunTributary(const std::vector<std::string>& args, std::string* output) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
   int status = pclose(p);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+uint64_t LastLineNumber(const std::string& output) {
+  std::istringstream in(output);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return std::strtoull(last.c_str(), nullptr, 10);
 }
 
 }  // namespace tributary::testing

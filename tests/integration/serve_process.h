@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "clients/cpp/client.h"
 #include "tributary/v1/operator.grpc.pb.h"
 
 namespace tributary::testing {
@@ -18,9 +19,11 @@ namespace tributary::testing {
 class ServeProcess {
  public:
   // Starts serve with `extra_args` and waits until its port file appears. `prefix` runs before
-  // the binary (a command that drops privileges, say).
+  // the binary (a command that drops privileges, say). The tls_* files of `op_tls` secure op()'s
+  // channel (default: plaintext).
   explicit ServeProcess(std::vector<std::string> extra_args = {},
-                        std::vector<std::string> prefix = {});
+                        std::vector<std::string> prefix = {},
+                        const client::ClientOptions& op_tls = {});
   ~ServeProcess();
 
   bool ok() const { return port_ > 0; }
@@ -49,5 +52,9 @@ class ServeProcess {
 // Runs `tributary ARGS...` to completion; returns its exit status and fills `output` with
 // stdout and stderr.
 int RunTributary(const std::vector<std::string>& args, std::string* output);
+
+// The number on the last non-empty line of a command's output (`job create` prints the job id
+// there); 0 when there is none.
+uint64_t LastLineNumber(const std::string& output);
 
 }  // namespace tributary::testing

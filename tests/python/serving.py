@@ -37,10 +37,17 @@ def serve(*extra_args: str):
             proc.wait(timeout=30)
 
 
-def create_job(target: str, params: int, clients_per_round: int, rounds: int = 1,
-               **spec) -> int:
-    """Creates a job (extra JobSpec fields by keyword) and returns its id."""
-    with grpc.insecure_channel(target) as channel:
+def _channel(target: str, credentials) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(target)
+    return grpc.secure_channel(target, credentials)
+
+
+def create_job(target: str, params: int, clients_per_round: int, rounds: int = 1, *,
+               credentials=None, **spec) -> int:
+    """Creates a job (extra JobSpec fields by keyword) and returns its id; `credentials`:
+    grpc.ChannelCredentials of a TLS gateway."""
+    with _channel(target, credentials) as channel:
         stub = operator_pb2_grpc.OperatorServiceStub(channel)
         info = stub.CreateJob(job_pb2.JobSpec(name="py", params=params, rounds=rounds,
                                               clients_per_round=clients_per_round, **spec))

@@ -37,6 +37,13 @@ class TributaryError(Exception):
         self.details = details
 
 
+def _read(path: Optional[str]) -> Optional[bytes]:
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class Client:
     """A client of one gateway.
 
@@ -58,14 +65,30 @@ class Client:
         Push chunk size, at most 4 MiB. Default: 1 MiB.
     timeout : float, optional
         Deadline of one attempt, in seconds. Default: 600.
+    tls_ca : str, optional
+        Path of the PEM CA that signed the gateway's certificate; connects over TLS. Default:
+        None (plaintext, unless ``tls_cert`` is given: then the system's roots).
+    tls_cert, tls_key : str, optional
+        Paths of this client's PEM certificate and key, for gateways that require client
+        certificates (mutual TLS); the certificate's CN must equal ``client_id``. Give both or
+        neither. Default: None.
     """
 
     def __init__(self, target: str, client_id: str, *, token: Optional[str] = None,
                  max_attempts: int = 8, initial_backoff: float = 0.05,
                  max_backoff: float = 2.0, chunk_bytes: int = 1 << 20,
-                 timeout: float = 600.0):
-        self._channel = grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 8 << 20)])
+                 timeout: float = 600.0, tls_ca: Optional[str] = None,
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None):
+        options = [("grpc.max_receive_message_length", 8 << 20)]
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if tls_ca is None and tls_cert is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(tls_ca), private_key=_read(tls_key),
+                certificate_chain=_read(tls_cert))
+            self._channel = grpc.secure_channel(target, credentials, options=options)
         self.client_id = client_id
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._max_attempts = max_attempts
