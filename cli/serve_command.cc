@@ -1,5 +1,6 @@
 // `tributary serve`: the embedded single-node platform (gateway, node runtime, aggregators).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -138,6 +139,8 @@ void AddServeCommand(CLI::App& app) {
       throw CLI::RuntimeError(1);
     }
     if (!data_dir->empty()) {
+      // Run files are private like the shm segments and BPF pins (mode 0600, directories 0700).
+      umask(077);
       std::filesystem::create_directories(*data_dir);
       std::filesystem::permissions(*data_dir, std::filesystem::perms::owner_all);
       std::ofstream(*data_dir + "/serve.pid") << getpid() << '\n';

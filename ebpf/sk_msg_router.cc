@@ -221,6 +221,7 @@ class SkMsgRouter final : public Router {
       return Status::FromErrno("mounting bpffs at /sys/fs/bpf");
     }
     std::filesystem::create_directories(root, ec);
+    std::filesystem::permissions(root, std::filesystem::perms::owner_all, ec);  // 0700
     std::filesystem::remove_all(dir, ec);  // pins of a run that crashed
     if (mkdir(dir.c_str(), 0700) != 0) return Status::FromErrno("creating " + dir);
     pin_dir_ = dir;

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +91,37 @@ TEST(ContainerContractTest, ListensOnPortAndStopsOnSigterm) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_FALSE(std::filesystem::exists(dir + "/port"));  // run files are removed on exit
   std::filesystem::remove_all(dir);
+}
+
+// Mode bits of `path` (0 when it does not exist).
+unsigned ModeOf(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_mode & 0777 : 0;
+}
+
+TEST(ContainerContractTest, RunFilesSegmentsAndPinsArePrivate) {
+  const std::string node = "private-" + std::to_string(getpid());
+  ServeProcess serve({"--node-id", node});
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(1000, /*rounds=*/1, /*clients_per_round=*/1);
+  ASSERT_NE(job, 0u);
+  EXPECT_EQ(ModeOf(serve.dir()), 0700u);
+  EXPECT_EQ(ModeOf(serve.dir() + "/port"), 0600u);
+  EXPECT_EQ(ModeOf(serve.dir() + "/serve.pid"), 0600u);
+  int segments = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm")) {
+    if (e.path().filename().string().find(node) == std::string::npos) continue;
+    ++segments;
+    EXPECT_EQ(ModeOf(e.path()), 0600u) << e.path();
+  }
+  EXPECT_GE(segments, 1);  // the job's slot pool
+  const std::string pins = "/sys/fs/bpf/tributary/" + node;
+  if (ModeOf(pins) == 0) return;  // the userspace router (no root or no BPF): no pins
+  EXPECT_EQ(ModeOf("/sys/fs/bpf/tributary"), 0700u);
+  EXPECT_EQ(ModeOf(pins), 0700u);
+  for (const auto& e : std::filesystem::directory_iterator(pins)) {
+    EXPECT_EQ(ModeOf(e.path()), 0600u) << e.path();
+  }
 }
 
 TEST(ContainerContractTest, SigtermDrainsTheRoundInProgress) {

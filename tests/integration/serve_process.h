@@ -29,6 +29,7 @@ class ServeProcess {
   bool ok() const { return port_ > 0; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
+  const std::string& dir() const { return dir_; }  // its --data-dir
   // Waits up to `timeout` for serve to exit on its own; its wait status, or -1 on timeout.
   int WaitForExit(std::chrono::milliseconds timeout);
   // The /metrics text (serve must run with --metrics-listen 127.0.0.1:0); empty on failure.
