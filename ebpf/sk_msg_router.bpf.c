@@ -53,11 +53,19 @@ static __always_inline int pass(void) {
 
 SEC("sk_msg")
 int tributary_route_descriptor(struct sk_msg_md *msg) {
+  if (msg->size != TRIBUTARY_DESCRIPTOR_SIZE) return pass();
+  /* data..data_end spans only the first page of the message: the 64 bytes can straddle two
+   * pages of the sending thread's page fragment (shared with its other TCP writes), so make
+   * them linear first. */
   void *data = (void *)(long)msg->data;
   void *data_end = (void *)(long)msg->data_end;
+  if (data + TRIBUTARY_DESCRIPTOR_SIZE > data_end) {
+    if (bpf_msg_pull_data(msg, 0, TRIBUTARY_DESCRIPTOR_SIZE, 0) != 0) return pass();
+    data = (void *)(long)msg->data;
+    data_end = (void *)(long)msg->data_end;
+  }
   struct tributary_descriptor *d = data;
-
-  if (msg->size != TRIBUTARY_DESCRIPTOR_SIZE || data + sizeof(*d) > data_end) return pass();
+  if (data + sizeof(*d) > data_end) return pass();
   if (d->magic != TRIBUTARY_DESCRIPTOR_MAGIC || d->version != TRIBUTARY_DESCRIPTOR_VERSION)
     return pass();
   /* Replies (DONE, FAILED, HELLO) from an instance's own socket go to the node as usual. */
