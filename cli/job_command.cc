@@ -2,6 +2,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -9,22 +10,73 @@
 #include "cli/command.h"
 #include "cli/npy_file.h"
 #include "clients/cpp/client.h"
+#include "common/token_file.h"
 #include "tributary/v1/operator.grpc.pb.h"
 
 namespace tributary::cli {
 namespace {
 
-// An operator stub for `server`, over TLS when `tls` asks for it.
-std::unique_ptr<v1::OperatorService::Stub> Connect(const std::string& server,
-                                                   const client::ClientOptions& tls) {
-  client::ClientOptions o = tls;
-  o.target = server;
-  auto channel = client::CreateChannel(o);
-  if (!channel) {
-    std::cerr << "tributary job: " << channel.error() << '\n';
-    throw CLI::RuntimeError(1);
+[[noreturn]] void Fail(const Status& s) {
+  std::cerr << "tributary job: " << s << '\n';
+  throw CLI::RuntimeError(1);
+}
+
+// How `tributary job` reaches a gateway: its address, TLS files and operator token file.
+struct OperatorFlags {
+  std::string server = "127.0.0.1:7070";
+  client::ClientOptions tls;  // only its tls_* fields are used
+  std::string operator_token_file;
+
+  void AddTo(CLI::App* cmd) {
+    cmd->add_option("--server", server, "Gateway HOST:PORT")->capture_default_str();
+    AddTlsFlags(cmd, &tls);
+    cmd->add_option("--operator-token-file", operator_token_file,
+                    "File holding the node's operator token (serve --operator-token-file)")
+        ->check(CLI::ExistingFile);
   }
-  return v1::OperatorService::NewStub(*channel);
+
+  // Client options for `server` with TLS and, as access token, the operator token.
+  client::ClientOptions Options() const {
+    client::ClientOptions o = tls;
+    o.target = server;
+    if (!operator_token_file.empty()) {
+      auto token = ReadTokenFile(operator_token_file, "--operator-token-file");
+      if (!token) Fail(token.error());
+      o.access_token = *token;
+    }
+    return o;
+  }
+};
+
+// An operator stub and the token its calls carry.
+struct OperatorConnection {
+  std::unique_ptr<v1::OperatorService::Stub> stub;
+  std::string token;
+
+  explicit OperatorConnection(const OperatorFlags& flags) {
+    const client::ClientOptions o = flags.Options();
+    auto channel = client::CreateChannel(o);
+    if (!channel) Fail(channel.error());
+    stub = v1::OperatorService::NewStub(*channel);
+    token = o.access_token;
+  }
+  // Prepares `ctx` for an operator call.
+  void Authorize(grpc::ClientContext* ctx) const {
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  }
+};
+
+// The client ids in `path`, one per line (blank lines and lines starting with # skipped).
+std::vector<std::string> ReadClientIds(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail(Status::NotFound("--allowed-clients-file: cannot read " + path));
+  std::vector<std::string> ids;
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    ids.push_back(line.substr(first, line.find_last_not_of(" \t\r") - first + 1));
+  }
+  return ids;
 }
 
 void Check(const grpc::Status& s, const char* what) {
@@ -48,8 +100,7 @@ void PrintJson(const google::protobuf::Message& m) {
 void AddJobCommand(CLI::App& app) {
   auto* job = app.add_subcommand("job", "Create, inspect, cancel and watch jobs");
   job->require_subcommand(1);
-  auto server = std::make_shared<std::string>("127.0.0.1:7070");
-  auto tls = std::make_shared<client::ClientOptions>();  // only its tls_* fields are used
+  auto flags = std::make_shared<OperatorFlags>();
   auto id = std::make_shared<uint64_t>(0);
 
   auto* create = job->add_subcommand("create", "Create a job; prints its id on the last line");
@@ -76,8 +127,10 @@ void AddJobCommand(CLI::App& app) {
   auto burst = std::make_shared<uint32_t>(0);
   auto window = std::make_shared<uint32_t>(0);
   auto window_stragglers = std::make_shared<uint32_t>(0);
-  create->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
-  AddTlsFlags(create, tls.get());
+  auto allowed_clients = std::make_shared<std::vector<std::string>>();
+  auto allowed_clients_file = std::make_shared<std::string>();
+  auto enrolment_token_file = std::make_shared<std::string>();
+  flags->AddTo(create);
   create->add_option("--name", *name, "Job name")->required();
   create->add_option("--params", *params, "Parameters in the flattened model")->required();
   create->add_option("--rounds", *rounds, "Rounds to run")->required();
@@ -114,6 +167,17 @@ void AddJobCommand(CLI::App& app) {
   create->add_option("--window", *window, "sr-sgc, m-sgc: W, the sliding window (rounds)");
   create->add_option("--window-stragglers", *window_stragglers,
                      "sr-sgc, m-sgc: lambda, stragglers in any window of W rounds");
+  create->add_option("--allow-client", *allowed_clients,
+                     "Restrict the job to this client id (repeatable; see also "
+                     "--allowed-clients-file): others are refused at Join, and every call of "
+                     "the job must carry the access token its Join returned");
+  create->add_option("--allowed-clients-file", *allowed_clients_file,
+                     "Restrict the job to the client ids in this file, one per line")
+      ->check(CLI::ExistingFile);
+  create->add_option("--enrolment-token-file", *enrolment_token_file,
+                     "Restrict the job to clients presenting the token in this file "
+                     "(16 to 1024 characters) when they join")
+      ->check(CLI::ExistingFile);
   create->callback([=] {
     v1::JobSpec s;
     s.set_name(*name);
@@ -158,15 +222,28 @@ void AddJobCommand(CLI::App& app) {
       s.mutable_coding()->set_window(*window);
       s.mutable_coding()->set_window_stragglers(*window_stragglers);
     }
+    for (const auto& c : *allowed_clients) s.mutable_access()->add_allowed_clients(c);
+    if (!allowed_clients_file->empty()) {
+      for (auto& c : ReadClientIds(*allowed_clients_file)) {
+        s.mutable_access()->add_allowed_clients(std::move(c));
+      }
+    }
+    if (!enrolment_token_file->empty()) {
+      auto token = ReadTokenFile(*enrolment_token_file, "--enrolment-token-file");
+      if (!token) Fail(token.error());
+      s.mutable_access()->set_enrolment_token(*token);
+    }
+    const OperatorConnection connection(*flags);
     grpc::ClientContext ctx;
+    connection.Authorize(&ctx);
     v1::JobInfo info;
-    Check(Connect(*server, *tls)->CreateJob(&ctx, s, &info), "create");
+    Check(connection.stub->CreateJob(&ctx, s, &info), "create");
     if (!initial.empty()) {
-      // Under mutual TLS the operator's certificate names the uploader, so its CN is the id.
-      client::ClientOptions up = *tls;
-      up.target = *server;
+      // The operator sets the initial model (with the operator token as its access token);
+      // under mutual TLS its certificate names the uploader, so its CN is the id.
+      client::ClientOptions up = flags->Options();
       up.client_id = "operator";
-      if (!tls->tls_cert_file.empty()) up.client_id = CertificateCommonName(tls->tls_cert_file);
+      if (!up.tls_cert_file.empty()) up.client_id = CertificateCommonName(up.tls_cert_file);
       client::Client uploader(up);
       if (auto r = uploader.SetInitialModel(info.job_id(), initial); !r) {
         std::cerr << "setting the initial model of job " << info.job_id() << ": " << r.error()
@@ -183,32 +260,37 @@ void AddJobCommand(CLI::App& app) {
 
   auto add_ref_command = [&](const char* verb, const char* help) {
     auto* c = job->add_subcommand(verb, help);
-    c->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
-    AddTlsFlags(c, tls.get());
+    flags->AddTo(c);
     c->add_option("--job", *id, "Job id")->required();
     return c;
   };
   add_ref_command("get", "Print a job as JSON")->callback([=] {
+    const OperatorConnection connection(*flags);
     grpc::ClientContext ctx;
+    connection.Authorize(&ctx);
     v1::JobRef ref;
     ref.set_job_id(*id);
     v1::JobInfo info;
-    Check(Connect(*server, *tls)->GetJob(&ctx, ref, &info), "get");
+    Check(connection.stub->GetJob(&ctx, ref, &info), "get");
     PrintJson(info);
   });
   add_ref_command("cancel", "Cancel a running job")->callback([=] {
+    const OperatorConnection connection(*flags);
     grpc::ClientContext ctx;
+    connection.Authorize(&ctx);
     v1::JobRef ref;
     ref.set_job_id(*id);
     v1::JobInfo info;
-    Check(Connect(*server, *tls)->CancelJob(&ctx, ref, &info), "cancel");
+    Check(connection.stub->CancelJob(&ctx, ref, &info), "cancel");
     std::cout << "job " << info.job_id() << " " << v1::JobState_Name(info.state()) << '\n';
   });
   add_ref_command("watch", "Print a job's round events until it ends")->callback([=] {
+    const OperatorConnection connection(*flags);
     grpc::ClientContext ctx;
+    connection.Authorize(&ctx);
     v1::JobRef ref;
     ref.set_job_id(*id);
-    auto reader = Connect(*server, *tls)->WatchJob(&ctx, ref);
+    auto reader = connection.stub->WatchJob(&ctx, ref);
     v1::RoundEvent e;
     while (reader->Read(&e)) {
       std::cout << "job " << e.job_id() << " round " << e.round() << " "
@@ -222,12 +304,13 @@ void AddJobCommand(CLI::App& app) {
     Check(reader->Finish(), "watch");
   });
   auto* list = job->add_subcommand("list", "List jobs");
-  list->add_option("--server", *server, "Gateway HOST:PORT")->capture_default_str();
-  AddTlsFlags(list, tls.get());
+  flags->AddTo(list);
   list->callback([=] {
+    const OperatorConnection connection(*flags);
     grpc::ClientContext ctx;
+    connection.Authorize(&ctx);
     v1::ListJobsReply reply;
-    Check(Connect(*server, *tls)->ListJobs(&ctx, v1::ListJobsRequest(), &reply), "list");
+    Check(connection.stub->ListJobs(&ctx, v1::ListJobsRequest(), &reply), "list");
     std::cout << "ID\tSTATE\tROUND\tVERSION\tNAME\n";
     for (const auto& j : reply.jobs()) {
       std::cout << j.job_id() << '\t' << v1::JobState_Name(j.state()) << '\t' << j.open_round()

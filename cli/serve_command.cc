@@ -35,7 +35,9 @@ void AddServeCommand(CLI::App& app) {
                                  "0.0.0.0:$PORT when PORT is set (the container contract)")
                      ->capture_default_str();
   cmd->add_option("--data-dir", *data_dir,
-                  "Directory for the node's run files (serve.pid, port, metrics_port)");
+                  "Directory for the node's run files (serve.pid, port, metrics_port) and the "
+                  "key of restricted jobs' access tokens (client-token.key, kept across "
+                  "restarts; without --data-dir tokens last as long as the process)");
   cmd->add_option("--router", opts->router, "Descriptor router: auto|userspace|bpf")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "userspace", "bpf"}));
@@ -95,6 +97,10 @@ void AddServeCommand(CLI::App& app) {
       cmd->add_option("--operator-id", opts->operator_ids,
                       "Under mutual TLS, a certificate CN admitted to the operator service "
                       "(repeatable; default: operator)");
+  cmd->add_option("--operator-token-file", opts->operator_token_file,
+                  "File holding a token (16 or more characters) every operator call must carry "
+                  "as `authorization: Bearer TOKEN` (tributary job --operator-token-file)")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--insecure", *insecure,
                 "Serve plaintext gRPC on purpose (no TLS; no warning is logged)");
   cmd->callback([opts, data_dir, budget_mb, listen, device, drain_s, insecure, operator_ids] {
@@ -133,16 +139,19 @@ void AddServeCommand(CLI::App& app) {
                                          : cuda_device.error().message());
     opts->worker_argv = {SelfExe(), "aggregator-worker", "--device", *device};
     opts->shm_budget_bytes = *budget_mb << 20;
+    if (!data_dir->empty()) {
+      // Run files are private like the shm segments and BPF pins (mode 0600, directories 0700).
+      umask(077);
+      std::filesystem::create_directories(*data_dir);
+      std::filesystem::permissions(*data_dir, std::filesystem::perms::owner_all);
+      opts->token_key_file = *data_dir + "/client-token.key";
+    }
     auto node = gateway::Node::Start(*opts);
     if (!node) {
       spdlog::error("serve: {}", node.error().ToString());
       throw CLI::RuntimeError(1);
     }
     if (!data_dir->empty()) {
-      // Run files are private like the shm segments and BPF pins (mode 0600, directories 0700).
-      umask(077);
-      std::filesystem::create_directories(*data_dir);
-      std::filesystem::permissions(*data_dir, std::filesystem::perms::owner_all);
       std::ofstream(*data_dir + "/serve.pid") << getpid() << '\n';
       std::ofstream(*data_dir + "/port") << (*node)->port() << '\n';
       if ((*node)->metrics_port() > 0) {

@@ -15,6 +15,7 @@
 #include "cli/heap_tuning.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/synthetic_update.h"
+#include "common/token_file.h"
 
 namespace tributary::cli {
 namespace {
@@ -27,9 +28,10 @@ struct SimOptions {
   uint64_t seed = 1;
   double tolerance = 1e-5;
   client::ClientOptions tls;  // only its tls_* fields are used
+  std::string enrolment_token_file;
 };
 
-// Options of simulated client `id`, with the TLS files of `o`.
+// Options of simulated client `id`, with the TLS files and enrolment token of `o`.
 client::ClientOptions ClientOf(const SimOptions& o, std::string id) {
   client::ClientOptions c = o.tls;
   c.target = o.server;
@@ -134,6 +136,9 @@ void AddSimCommand(CLI::App& app) {
   auto o = std::make_shared<SimOptions>();
   cmd->add_option("--server", o->server, "Gateway HOST:PORT")->capture_default_str();
   AddTlsFlags(cmd, &o->tls);
+  cmd->add_option("--enrolment-token-file", o->enrolment_token_file,
+                  "File holding the job's enrolment token (restricted jobs)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--job", o->job, "Job id")->required();
   cmd->add_option("--clients", o->clients, "Simulated clients")->required()->check(CLI::Range(1u, 100000u));
   cmd->add_option("--rounds", o->rounds, "Rounds to run (default: the rest of the job)");
@@ -142,6 +147,14 @@ void AddSimCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->callback([o] {
     KeepHeapWarm();
+    if (!o->enrolment_token_file.empty()) {
+      auto token = ReadTokenFile(o->enrolment_token_file, "--enrolment-token-file");
+      if (!token) {
+        std::cerr << "sim: " << token.error() << "\n";
+        throw CLI::RuntimeError(1);
+      }
+      o->tls.enrolment_token = *token;
+    }
     if (int rc = RunSim(*o); rc != 0) throw CLI::RuntimeError(rc);
   });
 }

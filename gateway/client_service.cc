@@ -8,6 +8,7 @@
 #include <mutex>
 #include <spdlog/spdlog.h>
 
+#include "gateway/client_credentials.h"
 #include "gateway/internal/stream_copy.h"
 #include "gateway/status_mapping.h"
 #include "proto/wire_format.h"
@@ -41,8 +42,8 @@ std::size_t FirstNonFinite(const float* data, std::size_t n) {
 class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   PushReactor(ControlPlane* control, grpc::CallbackServerContext* ctx, PeerIdentity peer,
-              grpc::ByteBuffer* reply)
-      : control_(control), ctx_(ctx), peer_(std::move(peer)), reply_(reply) {
+              const AccessPolicy* policy, grpc::ByteBuffer* reply)
+      : control_(control), ctx_(ctx), peer_(std::move(peer)), policy_(policy), reply_(reply) {
     XXH3_64bits_reset(&hash_);
     StartRead(&message_);
   }
@@ -79,6 +80,11 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     }
     header_ = msg.header();
     TRIBUTARY_RETURN_IF_ERROR(peer_.AllowsClient(header_.client_id()));
+    // A job's initial model (round 0) is the operator's to set, or any admitted client's.
+    if (header_.round() != 0 || !AdmitOperator(*ctx_, *policy_).ok()) {
+      TRIBUTARY_RETURN_IF_ERROR(
+          control_->AuthorizeClient(header_.job_id(), header_.client_id(), BearerToken(*ctx_)));
+    }
     TRIBUTARY_ASSIGN_OR_RETURN(ticket_, control_->BeginPush(header_));
     have_header_ = true;
     return Status::Ok();
@@ -156,6 +162,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   ControlPlane* control_;
   grpc::CallbackServerContext* ctx_;
   PeerIdentity peer_;
+  const AccessPolicy* policy_;
   grpc::ByteBuffer* reply_;
   grpc::ByteBuffer message_;
   v1::UpdateHeader header_;
@@ -168,14 +175,17 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 // One model streaming out of shared memory, possibly after waiting for it to be published.
 class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  PullReactor(ControlPlane* control, const PeerIdentity& peer, const grpc::ByteBuffer* request)
+  PullReactor(ControlPlane* control, const PeerIdentity& peer, std::string_view token,
+              const grpc::ByteBuffer* request)
       : control_(control) {
     v1::PullRequest req;
     if (!ParseMessage(*request, &req)) {
       FinishOnce(Status::InvalidArgument("malformed PullRequest"));
       return;
     }
-    if (Status allowed = peer.AllowsClient(req.client_id()); !allowed.ok()) {
+    Status allowed = peer.AllowsClient(req.client_id());
+    if (allowed.ok()) allowed = control_->AuthorizeClient(req.job_id(), req.client_id(), token);
+    if (!allowed.ok()) {
       FinishOnce(allowed);
       return;
     }
@@ -313,7 +323,8 @@ grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* c
     reactor->Finish(ToGrpc(allowed));
     return reactor;
   }
-  auto joined = control_->Join(request->job_id(), request->client_id());
+  auto joined =
+      control_->Join(request->job_id(), request->client_id(), request->enrolment_token());
   if (joined) {
     *reply = std::move(*joined);
     reply->set_max_chunk_bytes(kMaxChunkBytes);
@@ -324,18 +335,22 @@ grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* c
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* ClientServiceImpl::Pull(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) {
-  return new PullReactor(control_, Identity(ctx), request);
+  return new PullReactor(control_, Identity(ctx), BearerToken(*ctx), request);
 }
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* ClientServiceImpl::Push(
     grpc::CallbackServerContext* ctx, grpc::ByteBuffer* reply) {
-  return new PushReactor(control_, ctx, Identity(ctx), reply);
+  return new PushReactor(control_, ctx, Identity(ctx), &policy_, reply);
 }
 
 grpc::ServerUnaryReactor* ClientServiceImpl::Tasks(grpc::CallbackServerContext* ctx,
                                                    const v1::TasksRequest* request,
                                                    v1::TasksReply* reply) {
-  if (Status allowed = Identity(ctx).AllowsClient(request->client_id()); !allowed.ok()) {
+  Status allowed = Identity(ctx).AllowsClient(request->client_id());
+  if (allowed.ok()) {
+    allowed = control_->AuthorizeClient(request->job_id(), request->client_id(), BearerToken(*ctx));
+  }
+  if (!allowed.ok()) {
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(ToGrpc(allowed));
     return reactor;

@@ -5,8 +5,9 @@
 // straight into the update's shared-memory slot (the one copy the platform makes), hashed and
 // checked for non-finite values on the way; a pulled model is sent as slices that point into
 // shared memory, without any copy. Under mutual TLS every method first checks that the request's
-// client_id is the caller's certificate identity (see peer_identity.h). Thread-safe; the control
-// plane must outlive the service.
+// client_id is the caller's certificate identity (see peer_identity.h); Push, Pull and Tasks of
+// a restricted job then check the call's access token (see client_credentials.h). Thread-safe;
+// the control plane must outlive the service.
 #pragma once
 
 #include "gateway/control_plane.h"

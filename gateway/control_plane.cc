@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 #include "aggregator/rule_registry.h"
 #include "robust/coding/gradient_code.h"
@@ -27,6 +28,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxClientIdLength = 128;
+constexpr int kMaxAllowedClients = 100000;  // JobAccess.allowed_clients
+constexpr std::size_t kMinEnrolmentToken = 16, kMaxEnrolmentToken = 1024;
 constexpr std::size_t kMinShardBytes = 1u << 20;  // below this, more shards cost more than they gain
 constexpr uint64_t kInitialModelSender = ~uint64_t{0};  // in_flight key of a round-0 push
 constexpr uint32_t kMaxDeathsInRule = 2;  // aggregator deaths inside a round's rule before it fails
@@ -91,6 +94,9 @@ struct Job {
   uint32_t shards = 1;
   std::size_t model_bytes = 0;
   std::map<std::string, uint64_t> clients;  // client id -> index (a coded job's worker index)
+  // JobAccess: a restricted job admits only `allowed` (empty: anyone) with the enrolment token.
+  bool restricted = false;
+  std::unordered_set<std::string> allowed;
   // Coded jobs: updates are weighted by decoding coefficients known only once the arrived set
   // is decodable, so they are dispatched to the aggregators when the round closes. Other jobs
   // dispatch each update as soon as it is accepted (eager aggregation).
@@ -138,6 +144,10 @@ class ControlPlane::Impl {
  public:
   Impl(ControlPlaneOptions o, ebpf::Router* router, InstanceDirectory* instances)
       : options_(std::move(o)), router_(router), instances_(instances) {
+    if (!options_.credentials) {
+      options_.credentials = std::make_shared<const ClientCredentials>(
+          ClientCredentials::LoadOrCreate("").value());
+    }
     ticker_ = std::thread([this] { TickLoop(); });
   }
 
@@ -177,6 +187,7 @@ class ControlPlane::Impl {
     if (!(spec.deadline_s() >= 0) || !std::isfinite(spec.deadline_s())) {
       return Status::InvalidArgument("deadline_s must be finite and >= 0");
     }
+    TRIBUTARY_RETURN_IF_ERROR(CheckAccess(spec.access()));
     if (spec.update_kind() == v1::UPDATE_KIND_UNSPECIFIED) {
       spec.set_update_kind(v1::UPDATE_KIND_MODEL);
     }
@@ -259,6 +270,10 @@ class ControlPlane::Impl {
     auto job = std::make_shared<Job>();
     job->id = id;
     job->spec = spec;
+    job->restricted = spec.access().allowed_clients_size() > 0 ||
+                      !spec.access().enrolment_token().empty();
+    job->allowed.insert(spec.access().allowed_clients().begin(),
+                        spec.access().allowed_clients().end());
     job->model_bytes = model_bytes;
     job->code = std::move(code);
     job->sequence = std::move(sequence);
@@ -349,12 +364,14 @@ class ControlPlane::Impl {
 
   // ---- client API ----
 
-  Result<v1::JoinReply> Join(uint64_t id, const std::string& client_id) {
+  Result<v1::JoinReply> Join(uint64_t id, const std::string& client_id,
+                             std::string_view enrolment_token) {
     if (!ValidClientId(client_id)) {
       return Status::InvalidArgument("client_id must be 1 to 128 printable characters");
     }
     std::lock_guard lock(mu_);
     TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+    TRIBUTARY_RETURN_IF_ERROR(AdmitToJoin(*job, client_id, enrolment_token));
     auto known = job->clients.find(client_id);
     if (known == job->clients.end()) {
       const int workers = job->code ? job->code->n() : job->sequence ? job->sequence->n() : 0;
@@ -367,6 +384,7 @@ class ControlPlane::Impl {
     }
     v1::JoinReply reply;
     *reply.mutable_job() = Info(*job);
+    reply.set_access_token(options_.credentials->Issue(id, client_id));
     if (job->code) {
       const int worker = static_cast<int>(known->second);
       const auto task = job->code->Task(worker);
@@ -377,6 +395,13 @@ class ControlPlane::Impl {
       for (double c : task.coefficients) t->add_coefficients(c);
     }
     return reply;
+  }
+
+  Status AuthorizeClient(uint64_t id, std::string_view client_id, std::string_view token) {
+    std::lock_guard lock(mu_);
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+    if (!job->restricted) return Status::Ok();
+    return options_.credentials->Verify(id, client_id, token);
   }
 
   Result<PushTicket> BeginPush(const v1::UpdateHeader& h) {
@@ -843,10 +868,59 @@ class ControlPlane::Impl {
     }
   }
 
+  static Status CheckAccess(const v1::JobAccess& access) {
+    if (access.allowed_clients_size() > kMaxAllowedClients) {
+      return Status::InvalidArgument("access lists more than " +
+                                     std::to_string(kMaxAllowedClients) + " allowed clients");
+    }
+    for (const auto& id : access.allowed_clients()) {
+      if (!ValidClientId(id)) {
+        return Status::InvalidArgument("allowed client ids must be 1 to 128 printable "
+                                       "characters");
+      }
+    }
+    const std::size_t token = access.enrolment_token().size();
+    if (token != 0 && (token < kMinEnrolmentToken || token > kMaxEnrolmentToken)) {
+      return Status::InvalidArgument("an enrolment token has 16 to 1024 bytes");
+    }
+    if (access.enrolment_token_set()) {
+      return Status::InvalidArgument("enrolment_token_set is reported by the node, not set");
+    }
+    return Status::Ok();
+  }
+
+  // OK when `client_id` may join `job` presenting `enrolment_token` (see JobAccess).
+  static Status AdmitToJoin(const Job& job, const std::string& client_id,
+                            std::string_view enrolment_token) {
+    if (!job.restricted) return Status::Ok();
+    if (!job.allowed.empty() && !job.allowed.count(client_id)) {
+      spdlog::warn("{}: refused client '{}', which is not on its access list", JobName(job.id),
+                   client_id);
+      return Status::PermissionDenied("client '" + client_id + "' is not allowed to join " +
+                                      JobName(job.id));
+    }
+    const std::string& expected = job.spec.access().enrolment_token();
+    if (expected.empty()) return Status::Ok();
+    if (enrolment_token.empty()) {
+      return Status::Unauthenticated(JobName(job.id) + " needs its enrolment token to join");
+    }
+    if (!SecretsEqual(enrolment_token, expected)) {
+      spdlog::warn("{}: client '{}' presented a wrong enrolment token", JobName(job.id),
+                   client_id);
+      return Status::Unauthenticated("the enrolment token of " + JobName(job.id) +
+                                     " is not valid");
+    }
+    return Status::Ok();
+  }
+
   v1::JobInfo Info(const Job& job) const {
     v1::JobInfo info;
     info.set_job_id(job.id);
     *info.mutable_spec() = job.spec;
+    if (!job.spec.access().enrolment_token().empty()) {  // write-only: never leaves the node
+      info.mutable_spec()->mutable_access()->clear_enrolment_token();
+      info.mutable_spec()->mutable_access()->set_enrolment_token_set(true);
+    }
     info.set_state(job.state);
     info.set_open_round(job.phase == Phase::kOpen ? job.round : 0);
     info.set_published_version(job.versions.empty() ? 0 : job.versions.back().version);
@@ -1332,8 +1406,12 @@ Result<uint64_t> ControlPlane::Subscribe(uint64_t j,
   return impl_->Subscribe(j, std::move(sink));
 }
 void ControlPlane::Unsubscribe(uint64_t j, uint64_t s) { impl_->Unsubscribe(j, s); }
-Result<v1::JoinReply> ControlPlane::Join(uint64_t j, const std::string& c) {
-  return impl_->Join(j, c);
+Result<v1::JoinReply> ControlPlane::Join(uint64_t j, const std::string& c,
+                                         std::string_view enrolment_token) {
+  return impl_->Join(j, c, enrolment_token);
+}
+Status ControlPlane::AuthorizeClient(uint64_t j, std::string_view c, std::string_view token) {
+  return impl_->AuthorizeClient(j, c, token);
 }
 Result<PushTicket> ControlPlane::BeginPush(const v1::UpdateHeader& h) { return impl_->BeginPush(h); }
 Result<v1::PushReply> ControlPlane::CommitPush(PushTicket& t) { return impl_->CommitPush(t); }

@@ -26,10 +26,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
 #include "ebpf/router.h"
+#include "gateway/client_credentials.h"
 #include "shm/slot_pool.h"
 #include "tributary/v1/client.pb.h"
 #include "tributary/v1/operator.pb.h"
@@ -45,6 +47,8 @@ struct ControlPlaneOptions {
   uint32_t max_streaming_pushes = 4096;  // pushes streaming at once, all jobs (0: no limit)
   double push_rate_per_client = 0;       // push attempts per second per client and job (0: none)
   double push_burst = 4;                 // attempts a client may make at once before the rate
+  // Issues and checks the access tokens of restricted jobs (null: a fresh in-memory key).
+  std::shared_ptr<const ClientCredentials> credentials;
 };
 
 // The aggregator instances of the node; implemented by the node runtime.
@@ -107,8 +111,14 @@ class ControlPlane {
   void Unsubscribe(uint64_t job, uint64_t subscription);
 
   // Client API.
-  // Registers the client (idempotent); for a coded job the reply carries its worker task.
-  Result<v1::JoinReply> Join(uint64_t job, const std::string& client_id);
+  // Registers the client (idempotent) once the job's access settings admit it (see JobAccess
+  // in job.proto); the reply carries its access token and, for a coded job, its worker task.
+  Result<v1::JoinReply> Join(uint64_t job, const std::string& client_id,
+                             std::string_view enrolment_token = {});
+  // OK when a Push, Pull or Tasks call naming `client_id` in `job` and carrying the access
+  // token `token` (empty: none) may go on: always for open jobs; for restricted jobs when the
+  // token is the one Join issued to that client for that job (UNAUTHENTICATED otherwise).
+  Status AuthorizeClient(uint64_t job, std::string_view client_id, std::string_view token);
   Result<PushTicket> BeginPush(const v1::UpdateHeader& header);
   Result<v1::PushReply> CommitPush(PushTicket& ticket);
   void AbortPush(PushTicket& ticket);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "aggregator/plugin_rule.h"
+#include "common/token_file.h"
 #include "ebpf/userspace_router.h"
 #ifdef TRIBUTARY_HAVE_BPF
 #include "ebpf/sk_msg_router.h"
@@ -130,6 +131,13 @@ class Node::Impl {
 
   Status Init(const NodeOptions& o) {
     TRIBUTARY_ASSIGN_OR_RETURN(auto credentials, ServerCredentials(o));
+    std::string operator_token;
+    if (!o.operator_token_file.empty()) {
+      TRIBUTARY_ASSIGN_OR_RETURN(operator_token,
+                                 ReadTokenFile(o.operator_token_file, "--operator-token-file"));
+    }
+    TRIBUTARY_ASSIGN_OR_RETURN(auto client_credentials,
+                               ClientCredentials::LoadOrCreate(o.token_key_file));
     RemoveStaleRunFiles();
     const std::string node = o.node_id.empty() ? "p" + std::to_string(getpid()) : o.node_id;
     TRIBUTARY_ASSIGN_OR_RETURN(router_,
@@ -142,7 +150,9 @@ class Node::Impl {
                             .retained_versions = std::max<uint32_t>(1, o.retained_versions),
                             .max_streaming_pushes = o.max_streaming_pushes,
                             .push_rate_per_client = o.push_rate_per_client,
-                            .push_burst = o.push_burst},
+                            .push_burst = o.push_burst,
+                            .credentials = std::make_shared<const ClientCredentials>(
+                                std::move(client_credentials))},
         router_.get(), &directory_);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
@@ -172,7 +182,8 @@ class Node::Impl {
     spdlog::info("node {}: {} aggregator processes warm", node, aggregators);
 
     const AccessPolicy policy{.mutual_tls = !o.tls_client_ca_file.empty(),
-                              .operators = o.operator_ids};
+                              .operators = o.operator_ids,
+                              .operator_token = operator_token};
     client_service_ = std::make_unique<ClientServiceImpl>(control_.get(), policy);
     operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get(), policy);
     keda_scaler_ = std::make_unique<KedaScaler>(control_.get());

@@ -40,6 +40,12 @@ struct NodeOptions {
   std::string tls_client_ca_file;
   // Under mutual TLS, the identities the operator service admits (default: "operator").
   std::vector<std::string> operator_ids{"operator"};
+  // A file holding the operator token every operator call must carry (`authorization: Bearer
+  // TOKEN`, at least 16 characters); empty (default): operator calls need no token.
+  std::string operator_token_file;
+  // The key of restricted jobs' access tokens (see gateway/client_credentials.h), created when
+  // missing; empty (default): a fresh key per process, so tokens do not outlive it.
+  std::string token_key_file;
 };
 
 class Node {

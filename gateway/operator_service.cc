@@ -105,7 +105,7 @@ class RefusedWatch final : public grpc::ServerWriteReactor<v1::RoundEvent> {
 }  // namespace
 
 Status OperatorServiceImpl::Admit(grpc::CallbackServerContext* ctx) const {
-  return PeerIdentity::Of(*ctx, policy_.mutual_tls).AllowsOperator(policy_.operators);
+  return AdmitOperator(*ctx, policy_);
 }
 
 grpc::ServerUnaryReactor* OperatorServiceImpl::CreateJob(grpc::CallbackServerContext* ctx,

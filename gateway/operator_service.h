@@ -1,7 +1,8 @@
 // OperatorService: the gRPC API of operators (create, get, list, cancel and watch jobs),
 // served with the callback API. Under mutual TLS only callers whose certificate identity is
-// listed in AccessPolicy::operators are served; others get PERMISSION_DENIED. Thread-safe; the
-// control plane must outlive the service.
+// listed in AccessPolicy::operators are served; others get PERMISSION_DENIED. With an operator
+// token every call must carry it as `authorization: Bearer TOKEN` (UNAUTHENTICATED otherwise).
+// Thread-safe; the control plane must outlive the service.
 #pragma once
 
 #include "gateway/control_plane.h"

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <spdlog/spdlog.h>
 
+#include "gateway/client_credentials.h"
+
 namespace tributary::gateway {
 
 PeerIdentity PeerIdentity::Of(const grpc::ServerContextBase& ctx, bool mutual_tls) {
@@ -46,6 +48,22 @@ Status PeerIdentity::AllowsOperator(const std::vector<std::string>& operators) c
   spdlog::warn("refused an operator call from the certificate of '{}'", name_);
   return Status::PermissionDenied("the client certificate names '" + name_ +
                                   "', which is not an operator (serve --operator-id)");
+}
+
+Status AdmitOperator(const grpc::ServerContextBase& ctx, const AccessPolicy& policy) {
+  TRIBUTARY_RETURN_IF_ERROR(
+      PeerIdentity::Of(ctx, policy.mutual_tls).AllowsOperator(policy.operators));
+  if (policy.operator_token.empty()) return Status::Ok();
+  const std::string_view token = BearerToken(ctx);
+  if (token.empty()) {
+    return Status::Unauthenticated("operator calls need the operator token as "
+                                   "`authorization: Bearer TOKEN` (serve --operator-token-file)");
+  }
+  if (!SecretsEqual(token, policy.operator_token)) {
+    spdlog::warn("refused an operator call with a wrong operator token from {}", ctx.peer());
+    return Status::Unauthenticated("the operator token is not valid");
+  }
+  return Status::Ok();
 }
 
 }  // namespace tributary::gateway

@@ -25,6 +25,8 @@ namespace tributary::gateway {
 struct AccessPolicy {
   bool mutual_tls = false;                        // client certificates required (default: no)
   std::vector<std::string> operators{"operator"};  // identities the operator service admits
+  // Set: every operator call must also carry `authorization: Bearer operator_token`.
+  std::string operator_token;
 };
 
 class PeerIdentity {
@@ -47,5 +49,9 @@ class PeerIdentity {
   bool checked_ = false;
   std::string name_;
 };
+
+// OK when the caller of `ctx` may act as an operator under `policy`: its certificate identity
+// is an operator (under mutual TLS) and it carries the operator token (when the node has one).
+Status AdmitOperator(const grpc::ServerContextBase& ctx, const AccessPolicy& policy);
 
 }  // namespace tributary::gateway

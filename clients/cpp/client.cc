@@ -36,11 +36,18 @@ grpc::ByteBuffer Serialize(const Message& m) {
   return bb;
 }
 
+// Adds `authorization: Bearer access_token` to the call (nothing for an empty token).
+void Authorize(grpc::ClientContext* ctx, const std::string& access_token) {
+  if (!access_token.empty()) ctx->AddMetadata("authorization", "Bearer " + access_token);
+}
+
 // Drives one generic streaming call step by step on a private completion queue.
 class BlockingCall {
  public:
-  BlockingCall(grpc::GenericStub* stub, const char* method, std::chrono::seconds timeout) {
+  BlockingCall(grpc::GenericStub* stub, const char* method, std::chrono::seconds timeout,
+               const std::string& access_token) {
     ctx_.set_deadline(std::chrono::system_clock::now() + timeout);
+    Authorize(&ctx_, access_token);
     call_ = stub->PrepareCall(&ctx_, method, &cq_);
     call_->StartCall(this);
     ok_ = Next();
@@ -149,9 +156,12 @@ Result<v1::JoinReply> Client::Join(uint64_t job) {
     v1::JoinRequest req;
     req.set_job_id(job);
     req.set_client_id(options_.client_id);
+    req.set_enrolment_token(options_.enrolment_token);
     v1::JoinReply reply;
     Status s = FromGrpc(stub->Join(&ctx, req, &reply));
     if (!s.ok()) return s;
+    std::lock_guard lock(tokens_mu_);
+    access_tokens_[job] = reply.access_token();
     return reply;
   });
 }
@@ -161,6 +171,7 @@ Result<v1::TasksReply> Client::Tasks(uint64_t job, uint32_t round, bool wait) {
   return WithRetries([&]() -> Result<v1::TasksReply> {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+    Authorize(&ctx, AccessToken(job));
     v1::TasksRequest req;
     req.set_job_id(job);
     req.set_client_id(options_.client_id);
@@ -204,7 +215,7 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
   h->set_checksum(XXH3_64bits(update.data(), bytes));
 
   grpc::GenericStub stub(channel_);
-  BlockingCall call(&stub, kPushMethod, options_.call_timeout);
+  BlockingCall call(&stub, kPushMethod, options_.call_timeout, AccessToken(job));
   bool ok = call.ok() && call.Write(Serialize(header));
   const auto* data = reinterpret_cast<const std::byte*>(update.data());
   const std::size_t chunk = std::max<std::size_t>(4, options_.chunk_bytes / 4 * 4);
@@ -221,6 +232,12 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
     return Status::Internal("push succeeded without a readable reply");
   }
   return reply;
+}
+
+std::string Client::AccessToken(uint64_t job) const {
+  std::lock_guard lock(tokens_mu_);
+  auto it = access_tokens_.find(job);
+  return it == access_tokens_.end() ? options_.access_token : it->second;
 }
 
 Result<Model> Client::Pull(uint64_t job, int64_t version, bool wait) {
@@ -242,7 +259,7 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
   req.set_version(version);
   req.set_wait(wait);
   grpc::GenericStub stub(channel_);
-  BlockingCall call(&stub, kPullMethod, options_.call_timeout);
+  BlockingCall call(&stub, kPullMethod, options_.call_timeout, AccessToken(job));
   if (call.ok() && call.Write(Serialize(req))) call.WritesDone();
   grpc::ByteBuffer bb;
   v1::ModelHeader header;

@@ -9,6 +9,8 @@
 //
 // TLS: set tls_ca_file (the gateway's CA) to connect over TLS, and tls_cert_file with
 // tls_key_file to present a client certificate (mutual TLS; its CN must equal client_id).
+// Restricted jobs (JobAccess): Join presents options.enrolment_token and keeps the access token
+// it returns, which the Client then sends with every Push, Pull and Tasks call of that job.
 //
 // Thread safety: a Client may be used from several threads at once.
 #pragma once
@@ -16,8 +18,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -43,6 +47,10 @@ struct ClientOptions {
   std::string tls_ca_file;
   std::string tls_cert_file;
   std::string tls_key_file;
+  std::string enrolment_token;  // presented by Join to jobs that have one (see JobAccess)
+  // Sent as `authorization: Bearer` with calls of jobs this Client has not joined; for example
+  // the operator token, with which SetInitialModel sets a restricted job's initial model.
+  std::string access_token;
 };
 
 // A channel to options.target with the credentials its tls_* fields ask for; an error when a
@@ -62,7 +70,8 @@ class Client {
   Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel);
   ~Client();
 
-  // Joins `job`; the reply carries the job's spec and state.
+  // Joins `job`; the reply carries the job's spec and state, and the access token this Client
+  // sends with its later calls of `job`.
   Result<v1::JoinReply> Join(uint64_t job);
   // The global model `version` (0: initial; -1: latest). With `wait`, blocks until that version
   // is published.
@@ -90,8 +99,12 @@ class Client {
   template <typename F>
   auto WithRetries(F&& attempt) -> decltype(attempt());
   Result<uint32_t> PullOnce(uint64_t job, int64_t version, bool wait, std::vector<float>* out);
+  // The access token Join returned for `job`; options_.access_token before joining it.
+  std::string AccessToken(uint64_t job) const;
 
   ClientOptions options_;
+  mutable std::mutex tokens_mu_;
+  std::unordered_map<uint64_t, std::string> access_tokens_;
   std::shared_ptr<grpc::Channel> channel_;
   Status channel_error_;  // why there is no channel_ (OK when there is one)
 };

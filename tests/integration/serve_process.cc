@@ -156,4 +156,20 @@ uint64_t LastLineNumber(const std::string& output) {
   return std::strtoull(last.c_str(), nullptr, 10);
 }
 
+std::string WriteNpy(const std::vector<float>& values) {
+  char path[] = "/tmp/tributary-initial-XXXXXX";
+  const int fd = mkstemp(path);
+  close(fd);
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(values.size()) + ",), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ').push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  out.write(reinterpret_cast<const char*>(&len), 2);
+  out << header;
+  out.write(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  return path;
+}
+
 }  // namespace tributary::testing

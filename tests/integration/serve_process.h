@@ -58,4 +58,8 @@ int RunTributary(const std::vector<std::string>& args, std::string* output);
 // there); 0 when there is none.
 uint64_t LastLineNumber(const std::string& output);
 
+// Writes `values` to a fresh temporary version 1.0 .npy file of a float32 vector, as
+// numpy.save writes it (`job create --initial-model`); returns its path.
+std::string WriteNpy(const std::vector<float>& values);
+
 }  // namespace tributary::testing

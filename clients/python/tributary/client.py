@@ -53,8 +53,13 @@ class Client:
         ``HOST:PORT`` of a gateway.
     client_id : str
         This client's id within its jobs (1 to 128 printable characters).
-    token : str, optional
-        Credential sent as ``authorization`` metadata with every call. Default: None.
+    enrolment_token : str, optional
+        Presented by :meth:`join` to restricted jobs that have an enrolment token. Default: None.
+    access_token : str, optional
+        Sent as ``authorization: Bearer`` metadata with the calls of jobs this client has not
+        joined (after :meth:`join`, the access token the job returned is sent instead); for
+        example the operator token, with which :meth:`set_initial_model` sets a restricted
+        job's initial model. Default: None.
     max_attempts : int, optional
         Attempts per call, the first included. Default: 8.
     initial_backoff : float, optional
@@ -74,7 +79,8 @@ class Client:
         neither. Default: None.
     """
 
-    def __init__(self, target: str, client_id: str, *, token: Optional[str] = None,
+    def __init__(self, target: str, client_id: str, *, enrolment_token: Optional[str] = None,
+                 access_token: Optional[str] = None,
                  max_attempts: int = 8, initial_backoff: float = 0.05,
                  max_backoff: float = 2.0, chunk_bytes: int = 1 << 20,
                  timeout: float = 600.0, tls_ca: Optional[str] = None,
@@ -90,7 +96,9 @@ class Client:
                 certificate_chain=_read(tls_cert))
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self.client_id = client_id
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._enrolment_token = enrolment_token or ""
+        self._access_token = access_token
+        self._access_tokens: dict = {}  # job id -> the access token its Join returned
         self._max_attempts = max_attempts
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
@@ -121,10 +129,12 @@ class Client:
         self.close()
 
     def join(self, job: int) -> client_pb2.JoinReply:
-        """Joins ``job`` (and makes it this client's default job); returns its spec and state."""
-        request = client_pb2.JoinRequest(job_id=job, client_id=self.client_id)
-        reply = self._with_retries(
-            lambda: self._join(request, timeout=self._timeout, metadata=self._metadata))
+        """Joins ``job`` (and makes it this client's default job); returns its spec and state.
+        The job's access token in the reply is sent with this client's later calls of ``job``."""
+        request = client_pb2.JoinRequest(job_id=job, client_id=self.client_id,
+                                         enrolment_token=self._enrolment_token)
+        reply = self._with_retries(lambda: self._join(request, timeout=self._timeout))
+        self._access_tokens[job] = reply.access_token
         self.job = job
         return reply
 
@@ -154,8 +164,9 @@ class Client:
                 piece = view[off:off + self._chunk_bytes]
                 yield b"".join((_wire.chunk_prefix(len(piece)), piece))
 
+        metadata = self._metadata(header.header.job_id)
         return self._with_retries(
-            lambda: self._push(messages(), timeout=self._timeout, metadata=self._metadata))
+            lambda: self._push(messages(), timeout=self._timeout, metadata=metadata))
 
     def tasks(self, round: int, *, wait: bool = True,
               job: Optional[int] = None) -> client_pb2.TasksReply:
@@ -165,14 +176,19 @@ class Client:
         ``push(result, 1, round, task=task.slot)``. OUT_OF_RANGE once the job completed."""
         request = client_pb2.TasksRequest(job_id=self._job(job), client_id=self.client_id,
                                           round=round, wait=wait)
+        metadata = self._metadata(request.job_id)
         return self._with_retries(
-            lambda: self._tasks(request, timeout=self._timeout, metadata=self._metadata))
+            lambda: self._tasks(request, timeout=self._timeout, metadata=metadata))
 
     def set_initial_model(self, model: np.ndarray, *,
                           job: Optional[int] = None) -> client_pb2.PushReply:
         """Sets the job's initial model (version 0, zeros unless set). Accepted until round 1
         receives its first update; joining is not required."""
         return self.push(model, num_examples=1, round=0, job=job)
+
+    def _metadata(self, job: int):
+        token = self._access_tokens.get(job) or self._access_token
+        return (("authorization", f"Bearer {token}"),) if token else None
 
     def _job(self, job: Optional[int]) -> int:
         if job is not None:
@@ -182,7 +198,8 @@ class Client:
         return self.job
 
     def _pull_once(self, request: client_pb2.PullRequest) -> np.ndarray:
-        stream = self._pull(request, timeout=self._timeout, metadata=self._metadata)
+        stream = self._pull(request, timeout=self._timeout,
+                            metadata=self._metadata(request.job_id))
         header = None
         out = None
         received = 0
