@@ -35,9 +35,10 @@ void AddServeCommand(CLI::App& app) {
                                  "0.0.0.0:$PORT when PORT is set (the container contract)")
                      ->capture_default_str();
   cmd->add_option("--data-dir", *data_dir,
-                  "Directory for the node's run files (serve.pid, port, metrics_port) and the "
-                  "key of restricted jobs' access tokens (client-token.key, kept across "
-                  "restarts; without --data-dir tokens last as long as the process)");
+                  "Directory for the node's run files (serve.pid, port, metrics_port), its "
+                  "job checkpoints (jobs/: a restarted serve resumes its jobs) and the key of "
+                  "restricted jobs' access tokens (client-token.key); without it jobs and "
+                  "tokens last as long as the process");
   cmd->add_option("--router", opts->router, "Descriptor router: auto|userspace|bpf")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "userspace", "bpf"}));
@@ -145,6 +146,7 @@ void AddServeCommand(CLI::App& app) {
       std::filesystem::create_directories(*data_dir);
       std::filesystem::permissions(*data_dir, std::filesystem::perms::owner_all);
       opts->token_key_file = *data_dir + "/client-token.key";
+      opts->checkpoint_dir = *data_dir + "/jobs";
     }
     auto node = gateway::Node::Start(*opts);
     if (!node) {

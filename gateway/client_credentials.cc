@@ -1,18 +1,18 @@
 #include "gateway/client_credentials.h"
 
-#include <fcntl.h>
 #include <grpcpp/server_context.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <unistd.h>
 
 #include <array>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <span>
+
+#include "common/atomic_file.h"
 
 namespace tributary::gateway {
 namespace {
@@ -28,20 +28,6 @@ std::string Hex(const unsigned char* data, std::size_t n) {
     out[2 * i + 1] = kDigits[data[i] & 15];
   }
   return out;
-}
-
-// Writes `bytes` to `path` with mode 0600: to a temporary file, fsync, then rename.
-Status WriteSecretFile(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("creating " + tmp);
-  const bool written = write(fd, bytes.data(), bytes.size()) == ssize_t(bytes.size()) &&
-                       fsync(fd) == 0;
-  const int err = errno;
-  close(fd);
-  if (!written) return Status::FromErrno("writing " + tmp, err);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("renaming " + tmp);
-  return Status::Ok();
 }
 
 }  // namespace
@@ -64,7 +50,9 @@ Result<ClientCredentials> ClientCredentials::LoadOrCreate(const std::string& key
   if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), kKeyBytes) != 1) {
     return Status::Internal("no randomness for the token key");
   }
-  if (!key_file.empty()) TRIBUTARY_RETURN_IF_ERROR(WriteSecretFile(key_file, key));
+  if (!key_file.empty()) {
+    TRIBUTARY_RETURN_IF_ERROR(WriteFileAtomically(key_file, std::as_bytes(std::span(key))));
+  }
   return ClientCredentials(std::move(key));
 }
 

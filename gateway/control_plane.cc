@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <deque>
+#include <filesystem>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include <unordered_set>
 
 #include "aggregator/rule_registry.h"
+#include "gateway/checkpoint_store.h"
 #include "robust/coding/gradient_code.h"
 #include "robust/coding/sequential_scheduler.h"
 #include "shm/descriptor.h"
@@ -56,6 +59,7 @@ struct AcceptedUpdate {
   uint64_t client_index;
   shm::SlotHandle slot;
   double weight;
+  uint64_t checksum = 0;  // XXH3-64 of its bytes (checked when a restart finds it again)
 };
 
 // A push in flight or accepted within a round: the client and, for sequentially coded jobs,
@@ -79,6 +83,7 @@ struct PublishedModel {
   uint32_t version;
   shm::SlotHandle slot;
   uint64_t checksum;
+  bool on_disk = false;  // its bytes are in the checkpoint store
 };
 
 // kOpen: the round takes updates; kClosed: its aggregation runs; kIdle: neither (sequentially
@@ -151,13 +156,29 @@ class ControlPlane::Impl {
     ticker_ = std::thread([this] { TickLoop(); });
   }
 
+  Status Recover() {
+    if (options_.checkpoint_dir.empty()) return Status::Ok();
+    TRIBUTARY_ASSIGN_OR_RETURN(auto store, CheckpointStore::Open(options_.checkpoint_dir));
+    std::vector<std::string> problems;
+    auto stored = store.LoadAll(&problems);
+    for (const auto& p : problems) spdlog::warn("checkpoints: {}", p);
+    std::lock_guard lock(mu_);
+    if (store_) return Status::FailedPrecondition("checkpoints were recovered already");
+    store_.emplace(std::move(store));
+    for (const auto& job : stored) ResumeJob(job);
+    checkpoint_writer_ = std::thread([this] { CheckpointLoop(); });
+    return Status::Ok();
+  }
+
   ~Impl() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
     tick_cv_.notify_all();
+    checkpoint_cv_.notify_all();
     ticker_.join();
+    if (checkpoint_writer_.joinable()) checkpoint_writer_.join();  // writes what is queued
     std::lock_guard lock(mu_);
     for (auto& [id, job] : jobs_) {
       if (job->pool) (void)shm::SlotPool::Remove(job->pool->name());
@@ -166,7 +187,19 @@ class ControlPlane::Impl {
 
   // ---- operator API ----
 
-  Result<v1::JobInfo> CreateJob(const v1::JobSpec& in) {
+  // What a job spec asks of the node, once checked and normalized: its rule, code, pool size.
+  struct JobPlan {
+    v1::JobSpec spec;
+    aggregator::RuleParams rule_params;
+    bool splits = false;
+    std::optional<robust::coding::GradientCode> code;
+    std::unique_ptr<robust::coding::SequentialScheduler> sequence;
+    std::size_t model_bytes = 0;
+    uint32_t slots = 0;
+    uint64_t needed = 0;  // shared-memory bytes of its pool
+  };
+
+  Result<JobPlan> PlanJob(const v1::JobSpec& in) const {
     v1::JobSpec spec = in;
     if (spec.dtype() == v1::DTYPE_UNSPECIFIED) spec.set_dtype(v1::DTYPE_FLOAT32);
     if (spec.rule().empty()) spec.set_rule("fedavg");
@@ -256,62 +289,87 @@ class ControlPlane::Impl {
     const uint64_t slots = per_round + 1 + options_.retained_versions + spare;
     if (slots > UINT32_MAX) return Status::InvalidArgument("the job needs too many slots");
     const uint64_t needed = slots * ((model_bytes + 4095) / 4096 * 4096);
+    return JobPlan{std::move(spec), rule_params, splits, std::move(code), std::move(sequence),
+                   model_bytes, static_cast<uint32_t>(slots), needed};
 
+  }
+
+  // A job of `plan` with id `id` and `shards` shards (0: chosen from the model size), without
+  // its pool.
+  std::shared_ptr<Job> NewJob(uint64_t id, JobPlan& plan, uint32_t shards) const {
+    auto job = std::make_shared<Job>();
+    job->id = id;
+    job->spec = plan.spec;
+    job->restricted = plan.spec.access().allowed_clients_size() > 0 ||
+                      !plan.spec.access().enrolment_token().empty();
+    job->allowed.insert(plan.spec.access().allowed_clients().begin(),
+                        plan.spec.access().allowed_clients().end());
+    job->model_bytes = plan.model_bytes;
+    job->code = std::move(plan.code);
+    job->sequence = std::move(plan.sequence);
+    const std::size_t live = std::max<std::size_t>(1, instances_->LiveInstances().size());
+    job->shards = !plan.splits    ? 1
+                  : shards        ? shards
+                  : plan.spec.shards() ? plan.spec.shards()
+                                       : static_cast<uint32_t>(std::clamp<std::size_t>(
+                                             plan.model_bytes / kMinShardBytes, 1, live));
+    return job;
+  }
+
+  // Creates the shared-memory pool of `job` as `plan` sizes it.
+  Result<std::shared_ptr<shm::SlotPool>> CreatePool(const Job& job, const JobPlan& plan) const {
+    nlohmann::json meta = {{"job", job.id},
+                           {"params", plan.spec.params()},
+                           {"rule", plan.spec.rule()},
+                           {"rule_params", plan.rule_params},
+                           {"dtype", "float32"},
+                           {"shards", job.shards},
+                           {"delta_updates", plan.spec.update_kind() == v1::UPDATE_KIND_DELTA},
+                           {"server_learning_rate", plan.spec.server_learning_rate()}};
+    auto pool = shm::SlotPool::Create({.name = PoolName(job.id),
+                                       .slot_bytes = plan.model_bytes,
+                                       .num_slots = plan.slots,
+                                       .metadata = meta.dump()});
+    if (!pool) return pool.error().WithContext("creating the pool of " + JobName(job.id));
+    return std::shared_ptr<shm::SlotPool>(std::move(pool).value());
+  }
+
+  std::string PoolName(uint64_t job) const { return options_.pool_prefix + std::to_string(job); }
+
+  Result<v1::JobInfo> CreateJob(const v1::JobSpec& in) {
+    TRIBUTARY_ASSIGN_OR_RETURN(JobPlan plan, PlanJob(in));
     std::unique_lock lock(mu_);
     if (draining_) {
       return Status::Unavailable("the node is shutting down; create the job on another node");
     }
-    if (used_bytes_ + needed > options_.shm_budget_bytes) {
-      return Status::ResourceExhausted(
-          "job needs " + std::to_string(needed >> 20) + " MiB of shared memory; " +
-          std::to_string((options_.shm_budget_bytes - used_bytes_) >> 20) + " MiB are free");
-    }
+    TRIBUTARY_RETURN_IF_ERROR(CheckBudget(plan.needed));
     const uint64_t id = next_job_id_++;
-    auto job = std::make_shared<Job>();
-    job->id = id;
-    job->spec = spec;
-    job->restricted = spec.access().allowed_clients_size() > 0 ||
-                      !spec.access().enrolment_token().empty();
-    job->allowed.insert(spec.access().allowed_clients().begin(),
-                        spec.access().allowed_clients().end());
-    job->model_bytes = model_bytes;
-    job->code = std::move(code);
-    job->sequence = std::move(sequence);
-    const std::size_t live = std::max<std::size_t>(1, instances_->LiveInstances().size());
-    job->shards = !splits        ? 1
-                  : spec.shards() ? spec.shards()
-                                  : static_cast<uint32_t>(std::clamp<std::size_t>(
-                                        model_bytes / kMinShardBytes, 1, live));
-    nlohmann::json meta = {{"job", id},
-                           {"params", spec.params()},
-                           {"rule", spec.rule()},
-                           {"rule_params", rule_params},
-                           {"dtype", "float32"},
-                           {"shards", job->shards},
-                           {"delta_updates", spec.update_kind() == v1::UPDATE_KIND_DELTA},
-                           {"server_learning_rate", spec.server_learning_rate()}};
+    auto job = NewJob(id, plan, 0);
     lock.unlock();  // creating and pre-faulting a large pool takes a while
-    auto pool = shm::SlotPool::Create({.name = options_.pool_prefix + std::to_string(id),
-                                       .slot_bytes = model_bytes,
-                                       .num_slots = static_cast<uint32_t>(slots),
-                                       .metadata = meta.dump()});
-    if (!pool) return pool.error().WithContext("creating the pool of " + JobName(id));
-    job->pool = std::shared_ptr<shm::SlotPool>(std::move(pool).value());
+    TRIBUTARY_ASSIGN_OR_RETURN(job->pool, CreatePool(*job, plan));
     // Version 0, the initial global model: zeros.
     auto v0 = job->pool->Allocate();
     if (!v0) return v0.error();
-    std::memset(job->pool->Bytes(v0->index).data(), 0, model_bytes);
-    uint64_t checksum = XXH3_64bits(job->pool->Bytes(v0->index).data(), model_bytes);
+    std::memset(job->pool->Bytes(v0->index).data(), 0, plan.model_bytes);
+    uint64_t checksum = XXH3_64bits(job->pool->Bytes(v0->index).data(), plan.model_bytes);
     lock.lock();
-    used_bytes_ += needed;
-    job_bytes_[id] = needed;
+    used_bytes_ += plan.needed;
+    job_bytes_[id] = plan.needed;
     job->versions.push_back({0, *v0, checksum});
     jobs_[id] = job;
     spdlog::info("{} created: {} params, {} rounds x {} clients, rule {}, {} shards, {} slots",
-                 JobName(id), spec.params(), spec.rounds(), spec.clients_per_round(),
-                 spec.rule(), job->shards, slots);
+                 JobName(id), plan.spec.params(), plan.spec.rounds(),
+                 plan.spec.clients_per_round(), plan.spec.rule(), job->shards, plan.slots);
+    PersistVersion(*job, job->versions.back());
     OpenRound(*job, 1);
     return Info(*job);
+  }
+
+  Status CheckBudget(uint64_t needed) const {
+    if (used_bytes_ + needed <= options_.shm_budget_bytes) return Status::Ok();
+    return Status::ResourceExhausted(
+        "job needs " + std::to_string(needed >> 20) + " MiB of shared memory; " +
+        std::to_string((options_.shm_budget_bytes - used_bytes_) >> 20) + " MiB are free");
   }
 
   Result<v1::JobInfo> GetJob(uint64_t id) const {
@@ -381,6 +439,10 @@ class ControlPlane::Impl {
                                           " workers, and all of them have joined");
       }
       known = job->clients.emplace(client_id, job->clients.size()).first;
+      internal::JournalRecord r;
+      r.mutable_joined()->set_client_id(client_id);
+      r.mutable_joined()->set_index(known->second);
+      Journal(*job, r);
     }
     v1::JoinReply reply;
     *reply.mutable_job() = Info(*job);
@@ -481,6 +543,7 @@ class ControlPlane::Impl {
     t.task = key.second;
     t.weight = static_cast<double>(h.num_examples());
     t.expected_bytes = job->model_bytes;
+    t.checksum = h.checksum();
     t.pool = job->pool;
     t.slot = *slot;
     t.open = true;
@@ -515,7 +578,10 @@ class ControlPlane::Impl {
       CloseSequentialRoundIfAllowed(job);
       return reply;
     }
-    job.accepted.push_back({t.client_index, t.slot, t.weight});
+    job.accepted.push_back({t.client_index, t.slot, t.weight, t.checksum});
+    internal::JournalRecord r;
+    *r.mutable_accepted() = Record(job, job.accepted.back());
+    Journal(job, r);
     if (job.eager()) {
       for (uint32_t s = 0; s < job.shards; ++s) SendUpdate(job, job.accepted.back(), s);
       if (job.accepted.size() >= job.spec.clients_per_round()) CloseRound(job);
@@ -745,6 +811,9 @@ class ControlPlane::Impl {
     metric("tributary_pushes_streaming", "gauge", "Pushes streaming now.", streaming_pushes_);
     metric("tributary_rounds_published_total", "counter", "Global model versions published.",
            rounds_published_);
+    metric("tributary_checkpoint_errors_total", "counter",
+           "Checkpoints, journal records and model files that could not be written.",
+           checkpoint_errors_);
     metric("tributary_aggregator_instances_lost_total", "counter",
            "Aggregator processes that died.", instances_lost_);
     metric("tributary_shm_bytes_reserved", "gauge", "Shared memory reserved by job pools.",
@@ -841,6 +910,8 @@ class ControlPlane::Impl {
     (void)job.pool->Release(v0.slot);  // pulls still reading it hold their own reference
     v0.slot = t.slot;
     v0.checksum = XXH3_64bits(job.pool->Bytes(t.slot.index).data(), job.model_bytes);
+    v0.on_disk = false;
+    PersistVersion(job, v0);
     spdlog::info("{}: initial model set", JobName(job.id));
     v1::PushReply reply;
     reply.set_round(0);
@@ -865,6 +936,265 @@ class ControlPlane::Impl {
       case v1::JOB_STATE_COMPLETED: return v1::RoundEvent::JOB_COMPLETED;
       case v1::JOB_STATE_CANCELLED: return v1::RoundEvent::JOB_CANCELLED;
       default: return v1::RoundEvent::JOB_FAILED;
+    }
+  }
+
+  // ---- checkpoints ----
+
+  // Rebuilds a job from its checkpoint and journal. A running job takes its pool back when
+  // the shared memory outlived the node's process (a crash rather than a reboot): the retained
+  // models and the updates its open round had accepted are found in place and checked against
+  // their checksums; models missing there are read from the store, and accepted updates
+  // missing there are lost (their clients push them again). The job goes on from the round
+  // after its latest surviving model.
+  void ResumeJob(const StoredJob& stored) {
+    const internal::JobCheckpoint& c = stored.checkpoint;
+    const uint64_t id = c.job_id();
+    next_job_id_ = std::max(next_job_id_, id + 1);
+    v1::JobSpec spec = c.spec();
+    if (!spec.coding().scheme().empty()) spec.clear_rule();  // derived from the code
+    auto plan = PlanJob(spec);
+    std::shared_ptr<Job> job;
+    if (plan) {
+      job = NewJob(id, *plan, c.shards());
+    } else {
+      job = std::make_shared<Job>();
+      job->id = id;
+      job->spec = c.spec();
+    }
+    jobs_[id] = job;
+    job->state = c.state();
+    job->message = c.message();
+    for (const auto& [client, index] : c.clients()) job->clients[client] = index;
+    std::vector<internal::AcceptedUpdate> accepted(c.accepted().begin(), c.accepted().end());
+    for (const auto& r : stored.journal) {
+      if (r.has_joined()) job->clients.emplace(r.joined().client_id(), r.joined().index());
+      if (r.has_accepted()) accepted.push_back(r.accepted());
+    }
+    for (const auto& v : c.versions()) {
+      job->versions.push_back({v.version(), {v.slot(), v.generation()}, v.checksum(), v.on_disk()});
+    }
+    if (job->versions.empty()) job->versions.push_back({0, {}, 0, false});
+    auto fail = [&](const std::string& why) {
+      job->state = v1::JOB_STATE_FAILED;
+      job->message = why;
+      job->versions.erase(job->versions.begin(), job->versions.end() - 1);  // the label only
+      spdlog::warn("{} not resumed: {}", JobName(id), why);
+      Checkpoint(*job);
+    };
+    if (!plan) return fail("its spec no longer holds: " + plan.error().message());
+    if (job->state == v1::JOB_STATE_COMPLETED) return ResumeFinalModel(*job, *plan);
+    if (job->state != v1::JOB_STATE_RUNNING) return;
+    if (job->sequence) {
+      (void)shm::SlotPool::Remove(c.pool());
+      return fail("sequentially coded jobs do not resume after a restart of the node");
+    }
+    if (Status s = CheckBudget(plan->needed); !s.ok()) return fail(s.message());
+    auto adopted = AdoptPool(c.pool(), id, *plan);
+    if (adopted) {
+      job->pool = *adopted;
+    } else {
+      spdlog::info("{}: {}; its open round starts again", JobName(id), adopted.error().message());
+      auto created = CreatePool(*job, *plan);
+      if (!created) return fail(created.error().message());
+      job->pool = *created;
+    }
+    used_bytes_ += plan->needed;
+    job_bytes_[id] = plan->needed;
+    // Take what the pool still holds before dropping the dead process's references to it.
+    auto from_pool = [&](shm::SlotHandle slot, uint64_t checksum) {
+      if (!adopted || slot.index >= job->pool->num_slots() || !job->pool->Acquire(slot).ok()) {
+        return false;
+      }
+      if (XXH3_64bits(job->pool->Bytes(slot.index).data(), job->model_bytes) == checksum) {
+        return true;
+      }
+      (void)job->pool->Release(slot);
+      return false;
+    };
+    std::vector<PublishedModel> missing;
+    std::vector<PublishedModel> kept;
+    for (const auto& v : job->versions) (from_pool(v.slot, v.checksum) ? kept : missing).push_back(v);
+    std::vector<AcceptedUpdate> carried;
+    std::set<uint64_t> seen;
+    for (const auto& u : accepted) {
+      if (u.round() != c.round() || !seen.insert(u.client_index()).second) continue;
+      const shm::SlotHandle slot{u.slot(), u.generation()};
+      if (from_pool(slot, u.checksum())) {
+        carried.push_back({u.client_index(), slot, u.weight(), u.checksum()});
+      }
+    }
+    if (adopted) {
+      const uint32_t dropped = job->pool->ReclaimDead();
+      spdlog::info("{}: took its pool back; {} references of the previous process dropped",
+                   JobName(id), dropped);
+    }
+    for (auto v : missing) {  // from the store
+      if (!v.on_disk) continue;
+      auto slot = job->pool->Allocate();
+      if (!slot) continue;
+      auto bytes = job->pool->Bytes(slot->index).first(job->model_bytes);
+      if (!store_->ReadModel(id, v.version, bytes).ok() ||
+          XXH3_64bits(bytes.data(), bytes.size()) != v.checksum) {
+        (void)job->pool->Release(*slot);
+        continue;
+      }
+      v.slot = *slot;
+      kept.push_back(v);
+    }
+    std::sort(kept.begin(), kept.end(),
+              [](const auto& a, const auto& b) { return a.version < b.version; });
+    if (kept.empty()) {
+      job->pool.reset();
+      (void)shm::SlotPool::Remove(PoolName(id));
+      used_bytes_ -= plan->needed;
+      job_bytes_.erase(id);
+      return fail("none of its published models survived the restart");
+    }
+    job->versions = std::move(kept);
+    const uint32_t latest = job->versions.back().version;
+    const std::size_t lost = seen.size() - carried.size();
+    if (latest + 1 != c.round()) {
+      for (const auto& u : carried) (void)job->pool->Release(u.slot);
+      carried.clear();
+    }
+    spdlog::info("{} resumed: model versions {}..{}, round {} with {} accepted updates{}",
+                 JobName(id), job->versions.front().version, latest, latest + 1, carried.size(),
+                 lost ? " (" + std::to_string(lost) + " lost: their clients push again)" : "");
+    if (latest >= job->spec.rounds()) return EndJob(*job, v1::JOB_STATE_COMPLETED, "");
+    OpenRound(*job, latest + 1, std::move(carried));
+  }
+
+  // The pool `name` of a previous process, renamed to this node's name for job `id` (which
+  // its aggregators open); an error when there is none fit for `plan`.
+  Result<std::shared_ptr<shm::SlotPool>> AdoptPool(const std::string& name, uint64_t id,
+                                                   const JobPlan& plan) {
+    const std::string own = PoolName(id);
+    std::error_code ec;
+    if (name.empty() || !std::filesystem::exists("/dev/shm/" + name, ec)) {
+      return Status::NotFound("its shared memory did not outlive the node");
+    }
+    if (name != own) std::filesystem::rename("/dev/shm/" + name, "/dev/shm/" + own, ec);
+    if (ec) return Status::FromErrno("renaming the pool " + name, ec.value());
+    auto pool = shm::SlotPool::Open(own);
+    if (!pool) return pool.error();
+    if ((*pool)->slot_bytes() < plan.model_bytes) {
+      return Status::FailedPrecondition("its pool no longer fits the model");
+    }
+    return std::shared_ptr<shm::SlotPool>(std::move(pool).value());
+  }
+
+  // A completed job keeps its final model readable, from the store.
+  void ResumeFinalModel(Job& job, const JobPlan& plan) {
+    const PublishedModel last = job.versions.back();
+    job.versions = {last};
+    job.message = "its final model did not survive the restart of the node";
+    if (!last.on_disk) return;
+    const std::string name = PoolName(job.id) + "-final";
+    auto pool = shm::SlotPool::Create(
+        {.name = name, .slot_bytes = plan.model_bytes, .num_slots = 1, .metadata = "{}"});
+    if (!pool) return;
+    auto slot = (*pool)->Allocate();
+    auto bytes = (*pool)->Bytes(slot ? slot->index : 0).first(plan.model_bytes);
+    if (!slot || !store_->ReadModel(job.id, last.version, bytes).ok() ||
+        XXH3_64bits(bytes.data(), bytes.size()) != last.checksum) {
+      (void)shm::SlotPool::Remove(name);
+      return;
+    }
+    job.message.clear();
+    job.pool = std::shared_ptr<shm::SlotPool>(std::move(pool).value());
+    job.versions.back().slot = *slot;
+    const uint64_t used = job.pool->slot_bytes();
+    used_bytes_ += used;
+    job_bytes_[job.id] = used;
+  }
+
+  internal::AcceptedUpdate Record(const Job& job, const AcceptedUpdate& u) const {
+    internal::AcceptedUpdate r;
+    r.set_round(job.round);
+    r.set_client_index(u.client_index);
+    r.set_slot(u.slot.index);
+    r.set_generation(u.slot.generation);
+    r.set_weight(u.weight);
+    r.set_checksum(u.checksum);
+    return r;
+  }
+
+  // Writes the checkpoint of `job` as it stands (see checkpoint_store.h).
+  void Checkpoint(const Job& job) {
+    if (!store_) return;
+    internal::JobCheckpoint c;
+    c.set_job_id(job.id);
+    *c.mutable_spec() = job.spec;
+    c.set_state(job.state);
+    c.set_message(job.message);
+    c.set_shards(job.shards);
+    if (job.pool) c.set_pool(job.pool->name());
+    c.set_round(job.state == v1::JOB_STATE_RUNNING ? job.round : 0);
+    std::vector<uint32_t> on_disk;
+    for (const auto& v : job.versions) {
+      auto* r = c.add_versions();
+      r->set_version(v.version);
+      r->set_checksum(v.checksum);
+      r->set_slot(v.slot.index);
+      r->set_generation(v.slot.generation);
+      r->set_on_disk(v.on_disk);
+      if (v.on_disk) on_disk.push_back(v.version);
+    }
+    for (const auto& [client, index] : job.clients) (*c.mutable_clients())[client] = index;
+    if (job.state == v1::JOB_STATE_RUNNING && !job.sequence) {
+      for (const auto& u : job.accepted) *c.add_accepted() = Record(job, u);
+    }
+    if (Status s = store_->Write(c); !s.ok()) {
+      ++checkpoint_errors_;
+      spdlog::error("{}: checkpoint: {}", JobName(job.id), s.ToString());
+      return;
+    }
+    store_->RemoveModelsExcept(job.id, on_disk);
+  }
+
+  void Journal(const Job& job, const internal::JournalRecord& r) {
+    if (!store_ || job.sequence) return;
+    if (Status s = store_->Append(job.id, r); !s.ok()) {
+      ++checkpoint_errors_;
+      spdlog::error("{}: journal: {}", JobName(job.id), s.ToString());
+    }
+  }
+
+  // Queues the bytes of `v` for the store, holding a reference on its slot until they are
+  // written; from then on the job's checkpoints list it as on disk.
+  void PersistVersion(Job& job, const PublishedModel& v) {
+    if (!store_ || !job.pool->Acquire(v.slot).ok()) return;
+    model_writes_.push_back({job.id, v.version, v.checksum, job.pool, v.slot, job.model_bytes});
+    checkpoint_cv_.notify_one();
+  }
+
+  void CheckpointLoop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      checkpoint_cv_.wait(lock, [&] { return stopping_ || !model_writes_.empty(); });
+      if (model_writes_.empty()) return;
+      ModelWrite w = std::move(model_writes_.front());
+      model_writes_.pop_front();
+      lock.unlock();
+      Status s = store_->WriteModel(w.job, w.version, w.pool->Bytes(w.slot.index).first(w.bytes));
+      (void)w.pool->Release(w.slot);
+      lock.lock();
+      if (!s.ok()) {
+        ++checkpoint_errors_;
+        spdlog::error("{}: writing model version {}: {}", JobName(w.job), w.version,
+                      s.ToString());
+        continue;
+      }
+      auto it = jobs_.find(w.job);
+      if (it == jobs_.end()) continue;
+      bool retained = false;
+      for (auto& v : it->second->versions) {
+        if (v.version != w.version || v.checksum != w.checksum) continue;
+        v.on_disk = true;
+        retained = true;
+      }
+      if (retained) Checkpoint(*it->second);
     }
   }
 
@@ -982,13 +1312,15 @@ class ControlPlane::Impl {
                             std::to_string(job.versions.back().version) + ")");
   }
 
-  void OpenRound(Job& job, uint32_t round) {
+  // Opens `round`; `carried`: updates it accepted before a restart of the node.
+  void OpenRound(Job& job, uint32_t round, std::vector<AcceptedUpdate> carried = {}) {
     if (job.sequence) {
       job.round = round;
       job.phase = Phase::kOpen;
       job.opened_at = Clock::now();
       job.accepted_clients.clear();
       job.refused_close_at = SIZE_MAX;
+      Checkpoint(job);
       Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
       auto ready = job.task_waiters.equal_range(round);
       std::vector<TaskWaiter> wake;
@@ -1009,10 +1341,18 @@ class ControlPlane::Impl {
     job.phase = Phase::kOpen;
     job.opened_at = Clock::now();
     job.output = *out;
-    job.accepted.clear();
+    job.accepted = std::move(carried);
     job.accepted_clients.clear();
-    StartShards(job);
+    for (const auto& u : job.accepted) job.accepted_clients.insert({u.client_index, 0});
+    StartShards(job);  // replays the carried updates to the shards of eager jobs
+    Checkpoint(job);
     Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
+    if (job.accepted.empty()) return;
+    if (!job.eager()) {
+      CloseIfDecodable(job);
+    } else if (job.accepted.size() >= job.spec.clients_per_round()) {
+      CloseRound(job);
+    }
   }
 
   // Routes every shard of the aggregation of job.aggregating into job.output.
@@ -1224,6 +1564,7 @@ class ControlPlane::Impl {
     const uint32_t version = job.aggregating;
     uint64_t checksum = XXH3_64bits(job.pool->Bytes(job.output.index).data(), job.model_bytes);
     job.versions.push_back({version, job.output, checksum});
+    PersistVersion(job, job.versions.back());
     while (job.versions.size() > options_.retained_versions) {
       (void)job.pool->Release(job.versions.front().slot);
       job.versions.erase(job.versions.begin());
@@ -1302,6 +1643,7 @@ class ControlPlane::Impl {
     job.subscribers.clear();
     if (state == v1::JOB_STATE_COMPLETED) {
       KeepOnlyFinalModel(job);
+      Checkpoint(job);
       spdlog::info("{} completed", JobName(job.id));
       return;
     }
@@ -1313,6 +1655,7 @@ class ControlPlane::Impl {
     ForgetInAggregators(job);
     used_bytes_ -= job_bytes_[job.id];
     job_bytes_.erase(job.id);
+    Checkpoint(job);
   }
 
   // A completed job keeps only its final model readable: it moves into a one-slot pool and the
@@ -1336,7 +1679,7 @@ class ControlPlane::Impl {
     (void)shm::SlotPool::Remove(job.pool->name());
     job.pool = std::shared_ptr<shm::SlotPool>(std::move(final_pool).value());
     ForgetInAggregators(job);
-    job.versions = {{last.version, *slot, last.checksum}};
+    job.versions = {{last.version, *slot, last.checksum, last.on_disk}};
     const uint64_t bytes = job.pool->slot_bytes();
     used_bytes_ = used_bytes_ - job_bytes_[job.id] + bytes;
     job_bytes_[job.id] = bytes;
@@ -1380,6 +1723,21 @@ class ControlPlane::Impl {
   bool stopping_ = false;
   bool draining_ = false;
   std::thread ticker_;
+  // Checkpoints (ControlPlaneOptions::checkpoint_dir): the store, and the models queued for
+  // it, written by checkpoint_writer_.
+  struct ModelWrite {
+    uint64_t job;
+    uint32_t version;
+    uint64_t checksum;
+    std::shared_ptr<shm::SlotPool> pool;
+    shm::SlotHandle slot;  // a reference held until written
+    std::size_t bytes;
+  };
+  std::optional<CheckpointStore> store_;
+  std::deque<ModelWrite> model_writes_;
+  std::condition_variable checkpoint_cv_;
+  std::thread checkpoint_writer_;
+  uint64_t checkpoint_errors_ = 0;
   std::map<uint64_t, std::shared_ptr<Job>> jobs_;
   std::map<uint64_t, uint64_t> job_bytes_;
   std::map<uint64_t, std::function<void(const std::vector<JobLoad>&)>> load_watchers_;
@@ -1396,6 +1754,8 @@ ControlPlane::ControlPlane(ControlPlaneOptions options, ebpf::Router* router,
                            InstanceDirectory* instances)
     : impl_(std::make_unique<Impl>(std::move(options), router, instances)) {}
 ControlPlane::~ControlPlane() = default;
+
+Status ControlPlane::Recover() { return impl_->Recover(); }
 
 Result<v1::JobInfo> ControlPlane::CreateJob(const v1::JobSpec& s) { return impl_->CreateJob(s); }
 Result<v1::JobInfo> ControlPlane::GetJob(uint64_t j) const { return impl_->GetJob(j); }

@@ -49,6 +49,9 @@ struct ControlPlaneOptions {
   double push_burst = 4;                 // attempts a client may make at once before the rate
   // Issues and checks the access tokens of restricted jobs (null: a fresh in-memory key).
   std::shared_ptr<const ClientCredentials> credentials;
+  // Where jobs are checkpointed (see checkpoint_store.h) and resumed from by Resume(); empty:
+  // nowhere, jobs live as long as the process.
+  std::string checkpoint_dir;
 };
 
 // The aggregator instances of the node; implemented by the node runtime.
@@ -77,6 +80,7 @@ struct PushTicket {
   uint32_t task = 0;  // sequentially coded jobs: the mini-task's slot
   double weight = 0;
   std::size_t expected_bytes = 0;
+  uint64_t checksum = 0;  // XXH3-64 the header declared (checked before CommitPush)
   std::shared_ptr<shm::SlotPool> pool;
   shm::SlotHandle slot;
   bool open = false;  // true until committed or aborted
@@ -99,6 +103,10 @@ class ControlPlane {
   ~ControlPlane();
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
+
+  // With options.checkpoint_dir: resumes the jobs checkpointed there (see
+  // checkpoint_store.h), then checkpoints every job from now on. Call once, before serving.
+  Status Recover();
 
   // Operator API.
   Result<v1::JobInfo> CreateJob(const v1::JobSpec& spec);

@@ -138,7 +138,6 @@ class Node::Impl {
     }
     TRIBUTARY_ASSIGN_OR_RETURN(auto client_credentials,
                                ClientCredentials::LoadOrCreate(o.token_key_file));
-    RemoveStaleRunFiles();
     const std::string node = o.node_id.empty() ? "p" + std::to_string(getpid()) : o.node_id;
     TRIBUTARY_ASSIGN_OR_RETURN(router_,
                                MakeRouter(o.router, std::string(kBpfPinRoot) + "/" + node));
@@ -152,7 +151,8 @@ class Node::Impl {
                             .push_rate_per_client = o.push_rate_per_client,
                             .push_burst = o.push_burst,
                             .credentials = std::make_shared<const ClientCredentials>(
-                                std::move(client_credentials))},
+                                std::move(client_credentials)),
+                            .checkpoint_dir = o.checkpoint_dir},
         router_.get(), &directory_);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
@@ -179,6 +179,10 @@ class Node::Impl {
     if (!runtime) return runtime.error().WithContext("starting aggregator processes");
     runtime_ = std::move(runtime).value();
     directory_.Set(runtime_.get());
+    // Resume checkpointed jobs first: their pools, left by a process that died, are taken
+    // back before the run files of dead nodes are removed.
+    TRIBUTARY_RETURN_IF_ERROR(control_->Recover());
+    RemoveStaleRunFiles();
     spdlog::info("node {}: {} aggregator processes warm", node, aggregators);
 
     const AccessPolicy policy{.mutual_tls = !o.tls_client_ca_file.empty(),

@@ -46,6 +46,9 @@ struct NodeOptions {
   // The key of restricted jobs' access tokens (see gateway/client_credentials.h), created when
   // missing; empty (default): a fresh key per process, so tokens do not outlive it.
   std::string token_key_file;
+  // Where jobs are checkpointed and resumed from after a restart (see
+  // gateway/checkpoint_store.h); empty (default): jobs live as long as the process.
+  std::string checkpoint_dir;
 };
 
 class Node {

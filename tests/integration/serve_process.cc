@@ -22,11 +22,15 @@ namespace tributary::testing {
 namespace fs = std::filesystem;
 
 ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std::string> prefix,
-                           const client::ClientOptions& op_tls) {
-  dir_ = (fs::temp_directory_path() / ("tributary-test-" + std::to_string(getpid()) + "-" +
-                                       std::to_string(std::rand())))
-             .string();
+                           const client::ClientOptions& op_tls, std::string data_dir)
+    : dir_(std::move(data_dir)), owns_dir_(dir_.empty()) {
+  if (owns_dir_) {
+    dir_ = (fs::temp_directory_path() / ("tributary-test-" + std::to_string(getpid()) + "-" +
+                                         std::to_string(std::rand())))
+               .string();
+  }
   fs::create_directories(dir_);
+  fs::remove(dir_ + "/port");  // of a serve that ran here before
   std::vector<std::string> args = prefix;
   args.insert(args.end(), {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir_});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -69,7 +73,7 @@ ServeProcess::~ServeProcess() {
     }
   }
   std::error_code ec;
-  fs::remove_all(dir_, ec);
+  if (owns_dir_) fs::remove_all(dir_, ec);
 }
 
 int ServeProcess::WaitForExit(std::chrono::milliseconds timeout) {

@@ -20,10 +20,11 @@ class ServeProcess {
  public:
   // Starts serve with `extra_args` and waits until its port file appears. `prefix` runs before
   // the binary (a command that drops privileges, say). The tls_* files of `op_tls` secure op()'s
-  // channel (default: plaintext).
+  // channel (default: plaintext). `data_dir`: serve's --data-dir, which the test owns and
+  // keeps (a serve restarted on it resumes its jobs); empty: a fresh one, removed at the end.
   explicit ServeProcess(std::vector<std::string> extra_args = {},
                         std::vector<std::string> prefix = {},
-                        const client::ClientOptions& op_tls = {});
+                        const client::ClientOptions& op_tls = {}, std::string data_dir = {});
   ~ServeProcess();
 
   bool ok() const { return port_ > 0; }
@@ -47,6 +48,7 @@ class ServeProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   std::string dir_;
+  bool owns_dir_ = true;
   std::unique_ptr<v1::OperatorService::Stub> operator_;
 };
 

@@ -1,0 +1,184 @@
+// Crash-safe checkpoints, end to end: a real `tributary serve` is killed with SIGKILL in the
+// middle of a round and started again on the same data directory. The job resumes: its
+// published models are intact, the updates the open round had acknowledged are still counted
+// (found in the shared memory that outlived the process, checked against their checksums), and
+// the round completes with the exact average. When the shared memory is gone too (as after a
+// reboot), the models come back from the data directory and the open round starts again. A
+// completed job keeps its final model across restarts.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "clients/cpp/client.h"
+#include "tests/integration/serve_process.h"
+
+namespace tributary::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kParams = 1000;
+
+class RestartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() /
+            ("tributary-restart-" + std::to_string(getpid()) + "-" + std::to_string(std::rand())))
+               .string();
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  client::Client Client(const ServeProcess& serve, int i) {
+    client::ClientOptions o;
+    o.target = serve.target();
+    o.client_id = "c" + std::to_string(i);
+    o.max_attempts = 1;
+    return client::Client(o);
+  }
+  // Client i's update in `round`: distinct per client, round and coordinate.
+  static std::vector<float> Update(int i, uint32_t round) {
+    std::vector<float> u(kParams);
+    for (std::size_t k = 0; k < kParams; ++k) u[k] = float(i + 1) * 0.25f + float(round) + k % 5;
+    return u;
+  }
+  static uint64_t Weight(int i) { return uint64_t(i) + 1; }
+  // The weighted average of clients 0..n-1 in `round`.
+  static std::vector<float> Average(int n, uint32_t round) {
+    std::vector<double> sum(kParams, 0);
+    double weights = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto u = Update(i, round);
+      for (std::size_t k = 0; k < kParams; ++k) sum[k] += double(Weight(i)) * u[k];
+      weights += double(Weight(i));
+    }
+    std::vector<float> avg(kParams);
+    for (std::size_t k = 0; k < kParams; ++k) avg[k] = float(sum[k] / weights);
+    return avg;
+  }
+  static void ExpectNear(const std::vector<float>& got, const std::vector<float>& want) {
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t k = 0; k < got.size(); ++k) ASSERT_NEAR(got[k], want[k], 1e-5) << k;
+  }
+  // SIGKILL, as a crash: nothing is cleaned up.
+  static void Crash(ServeProcess& serve) {
+    ASSERT_EQ(kill(serve.pid(), SIGKILL), 0);
+    ASSERT_NE(serve.WaitForExit(std::chrono::seconds(10)), -1);
+  }
+  // Waits until the model file of `version` of `job` is in the data directory.
+  void AwaitModelFile(uint64_t job, uint32_t version) {
+    const std::string path =
+        dir_ + "/jobs/" + std::to_string(job) + "/model-" + std::to_string(version) + ".bin";
+    for (int i = 0; i < 500 && !fs::exists(path); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(fs::exists(path)) << path;
+  }
+
+  // Creates a 2-round job of 3 clients on `serve` and runs its round 1; sets `job` and `v1`
+  // (the published model).
+  void RunFirstRound(ServeProcess& serve, uint64_t* job, std::vector<float>* v1) {
+    *job = serve.CreateJob(kParams, 2, 3);
+    ASSERT_NE(*job, 0u);
+    for (int i = 0; i < 3; ++i) {
+      auto c = Client(serve, i);
+      ASSERT_TRUE(c.Join(*job));
+      ASSERT_TRUE(c.Push(*job, 1, Update(i, 1), Weight(i)));
+    }
+    auto model = Client(serve, 0).Pull(*job, 1, true);
+    ASSERT_TRUE(model) << model.error();
+    *v1 = model->values;
+    ExpectNear(*v1, Average(3, 1));
+  }
+
+  std::string dir_;
+};
+
+TEST_F(RestartTest, SigkillMidRoundResumesWithTheAcknowledgedUpdates) {
+  uint64_t job = 0;
+  std::vector<float> v1;
+  {
+    ServeProcess serve({}, {}, {}, dir_);
+    ASSERT_TRUE(serve.ok());
+    ASSERT_NO_FATAL_FAILURE(RunFirstRound(serve, &job, &v1));
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(Client(serve, i).Push(job, 2, Update(i, 2), Weight(i)));
+    ASSERT_EQ(serve.GetJob(job).updates_in_round(), 2u);
+    Crash(serve);
+  }
+  {
+    ServeProcess serve({}, {}, {}, dir_);
+    ASSERT_TRUE(serve.ok());
+    const v1::JobInfo info = serve.GetJob(job);
+    EXPECT_EQ(info.state(), v1::JOB_STATE_RUNNING);
+    EXPECT_EQ(info.published_version(), 1u);
+    EXPECT_EQ(info.open_round(), 2u);
+    EXPECT_EQ(info.updates_in_round(), 2u);  // both acknowledged updates survived
+    auto model = Client(serve, 0).Pull(job, 1, false);
+    ASSERT_TRUE(model) << model.error();
+    EXPECT_EQ(model->values, v1);
+    // The accepted set came back too: c0 cannot push round 2 twice (and joined clients need
+    // not join again).
+    auto again = Client(serve, 0).PushOnce(job, 2, Update(0, 2), Weight(0));
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code(), StatusCode::kAlreadyExists) << again.error();
+    ASSERT_TRUE(Client(serve, 2).Push(job, 2, Update(2, 2), Weight(2)));
+    auto v2 = Client(serve, 2).Pull(job, 2, true);
+    ASSERT_TRUE(v2) << v2.error();
+    ExpectNear(v2->values, Average(3, 2));
+    AwaitModelFile(job, 2);
+  }
+  {
+    // A completed job keeps its final model across a (graceful) restart.
+    ServeProcess serve({}, {}, {}, dir_);
+    ASSERT_TRUE(serve.ok());
+    EXPECT_EQ(serve.GetJob(job).state(), v1::JOB_STATE_COMPLETED);
+    auto v2 = Client(serve, 1).Pull(job, -1, false);
+    ASSERT_TRUE(v2) << v2.error();
+    EXPECT_EQ(v2->version, 2u);
+    ExpectNear(v2->values, Average(3, 2));
+    // New jobs take ids after the resumed ones.
+    EXPECT_EQ(serve.CreateJob(10, 1, 1), job + 1);
+  }
+}
+
+TEST_F(RestartTest, WithoutItsSharedMemoryAJobResumesFromTheModelsOnDisk) {
+  uint64_t job = 0;
+  std::vector<float> v1;
+  {
+    ServeProcess serve({}, {}, {}, dir_);
+    ASSERT_TRUE(serve.ok());
+    ASSERT_NO_FATAL_FAILURE(RunFirstRound(serve, &job, &v1));
+    AwaitModelFile(job, 1);
+    ASSERT_TRUE(Client(serve, 0).Push(job, 2, Update(0, 2), Weight(0)));
+    const pid_t pid = serve.pid();
+    Crash(serve);
+    // As after a reboot: the pool is gone.
+    const fs::path pool = "/dev/shm/tributary-p" + std::to_string(pid) + "-job-" +
+                          std::to_string(job);
+    ASSERT_TRUE(fs::exists(pool)) << pool;
+    fs::remove(pool);
+  }
+  ServeProcess serve({}, {}, {}, dir_);
+  ASSERT_TRUE(serve.ok());
+  const v1::JobInfo info = serve.GetJob(job);
+  EXPECT_EQ(info.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(info.published_version(), 1u);
+  EXPECT_EQ(info.open_round(), 2u);
+  EXPECT_EQ(info.updates_in_round(), 0u);  // its bytes were lost with the shared memory
+  auto model = Client(serve, 0).Pull(job, 1, false);
+  ASSERT_TRUE(model) << model.error();
+  EXPECT_EQ(model->values, v1);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Client(serve, i).Push(job, 2, Update(i, 2), Weight(i)));
+  auto v2 = Client(serve, 0).Pull(job, 2, true);
+  ASSERT_TRUE(v2) << v2.error();
+  ExpectNear(v2->values, Average(3, 2));
+}
+
+}  // namespace
+}  // namespace tributary::testing
