@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <span>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <vector>
@@ -48,7 +49,10 @@ class Worker {
  public:
   Worker(const WorkerOptions& o, int fd) : options_(o), fd_(fd) {}
 
-  int Run() {
+  // Handles `early` (frames routed here before the runtime's acknowledgement), then every
+  // frame that arrives until the runtime closes the connection.
+  int Run(const std::vector<shm::Descriptor>& early) {
+    for (const auto& d : early) Handle(d);
     shm::DescriptorReader reader(fd_);
     std::vector<shm::Descriptor> batch;
     for (;;) {
@@ -223,13 +227,21 @@ int RunWorker(const WorkerOptions& options) {
     return 1;
   }
   // Wait until the runtime says the router has attached this socket (see descriptor_format.h).
-  shm::Descriptor attached;
-  if (recv(fd, &attached, sizeof attached, MSG_WAITALL) != sizeof attached ||
-      shm::KindOf(attached) != shm::DescriptorKind::kHello) {
-    spdlog::error("aggregator {}: the node runtime did not acknowledge", options.instance);
-    return 1;
+  // The router may deliver work as soon as it has: frames ahead of the acknowledgement are kept
+  // for the worker.
+  constexpr std::size_t kMaxEarlyFrames = 1 << 16;
+  std::vector<shm::Descriptor> early;
+  for (shm::Descriptor d;;) {
+    const bool framed = recv(fd, &d, sizeof d, MSG_WAITALL) == sizeof d &&
+                        shm::ValidateFrame(std::as_bytes(std::span(&d, 1))).ok();
+    if (framed && shm::KindOf(d) == shm::DescriptorKind::kHello) break;
+    if (!framed || early.size() == kMaxEarlyFrames) {
+      spdlog::error("aggregator {}: the node runtime did not acknowledge", options.instance);
+      return 1;
+    }
+    early.push_back(d);
   }
-  int rc = Worker(options, fd).Run();
+  int rc = Worker(options, fd).Run(early);
   close(fd);
   return rc;
 }

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -49,7 +50,10 @@ class NodeRuntime::Impl {
       }
       by_fd_.clear();
       by_pidfd_.clear();
-      for (auto& [id, pid] : spawning_) pids.push_back(pid);
+      for (auto& [id, starting] : spawning_) {
+        close(starting.pidfd);
+        pids.push_back(starting.pid);
+      }
     }
     for (pid_t pid : pids) (void)Reap(pid, std::chrono::milliseconds(2000));
     if (listen_fd_ >= 0) close(listen_fd_);
@@ -141,9 +145,48 @@ class NodeRuntime::Impl {
     int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
     if (rc != 0) return Status::FromErrno("starting aggregator process " + args[0], rc);
     started_.fetch_add(1);
-    std::lock_guard lock(mu_);
-    spawning_[id] = pid;
+    // Its exit is watched from now on: a process that dies before its HELLO is replaced too.
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) {
+      const int err = errno;
+      kill(pid, SIGKILL);
+      (void)Reap(pid, std::chrono::milliseconds(1000));
+      return Status::FromErrno("pidfd_open of aggregator process " + std::to_string(pid), err);
+    }
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    {
+      std::lock_guard lock(mu_);
+      spawning_[id] = {pid, pidfd};
+    }
+    AddToEpoll(pidfd);
     return Status::Ok();
+  }
+
+  // An instance that exited before its HELLO: replaced, unless instances keep dying that way
+  // (a broken aggregator program), which would only spin.
+  void LostWhileStarting(ebpf::InstanceId id) {
+    Starting s;
+    {
+      std::lock_guard lock(mu_);
+      auto it = spawning_.find(id);
+      if (it == spawning_.end()) return;
+      s = it->second;
+      spawning_.erase(it);
+    }
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.pidfd, nullptr);
+    close(s.pidfd);
+    const std::string cause = Reap(s.pid, std::chrono::milliseconds(1000));
+    if (stopping_) return;
+    if (++deaths_while_starting_ > kMaxDeathsWhileStarting) {
+      spdlog::error("runtime: aggregator instance {} (pid {}) {} before it started, the {}th in "
+                    "a row; not starting another",
+                    id, s.pid, cause, deaths_while_starting_);
+      return;
+    }
+    spdlog::warn("runtime: aggregator instance {} (pid {}) {} before it started; starting a "
+                 "replacement",
+                 id, s.pid, cause);
+    if (Status st = Spawn(); !st.ok()) spdlog::error("runtime: {}", st.ToString());
   }
 
   // Waits for `pid` to exit (killing it after `grace`) and says how it ended.
@@ -180,33 +223,35 @@ class NodeRuntime::Impl {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::span<const std::byte> frame(reinterpret_cast<std::byte*>(&hello),
                                      n > 0 ? std::size_t(n) : 0);
-    bool known = false;
+    Starting started;
     {
       std::lock_guard lock(mu_);
       auto it = spawning_.find(hello.client);
-      known = shm::ValidateFrame(frame).ok() && shm::KindOf(hello) == shm::DescriptorKind::kHello &&
-              it != spawning_.end() && it->second == static_cast<pid_t>(hello.sequence);
-      if (known) spawning_.erase(it);
+      const bool known = shm::ValidateFrame(frame).ok() &&
+                         shm::KindOf(hello) == shm::DescriptorKind::kHello &&
+                         it != spawning_.end() &&
+                         it->second.pid == static_cast<pid_t>(hello.sequence);
+      if (known) {
+        started = it->second;
+        spawning_.erase(it);
+      }
     }
-    if (!known) {
+    if (started.pid <= 0) {
       spdlog::warn("runtime: dropped a connection without a valid HELLO");
       close(fd);
       return;
     }
-    const pid_t pid = static_cast<pid_t>(hello.sequence);
-    // The process's exit is watched through a pidfd: a router may hold a duplicate of the
-    // instance's own socket, and then the connection never reports end of stream.
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) {
-      spdlog::error("runtime: pidfd_open of instance {}: {}", hello.client, strerror(errno));
-      close(fd);
-      return;
-    }
-    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    deaths_while_starting_ = 0;
+    const pid_t pid = started.pid;
+    // The process's exit is watched through its pidfd (opened by Spawn): a router may hold a
+    // duplicate of the instance's own socket, and then the connection never reports end of
+    // stream.
+    const int pidfd = started.pidfd;
     const ebpf::InstanceSocket socket{
         .fd = fd, .pid = pid, .fd_in_instance = static_cast<int>(hello.slot)};
     if (Status s = router_->Attach(hello.client, socket); !s.ok()) {
       spdlog::error("runtime: attaching instance {}: {}", hello.client, s.ToString());
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, pidfd, nullptr);
       close(pidfd);
       close(fd);
       return;
@@ -217,7 +262,6 @@ class NodeRuntime::Impl {
       by_pidfd_[pidfd] = fd;
     }
     AddToEpoll(fd);
-    AddToEpoll(pidfd);
     // The instance waits for this before it sleeps in recv(): a receive that began before its
     // socket joined a BPF sockhash would not see frames redirected into it.
     if (Status s = shm::WriteDescriptor(fd, shm::MakeDescriptor(shm::DescriptorKind::kHello));
@@ -280,11 +324,17 @@ class NodeRuntime::Impl {
           continue;
         }
         int exited = -1;
+        std::optional<ebpf::InstanceId> starting;
         {
           std::lock_guard lock(mu_);
           if (auto it = by_pidfd_.find(fd); it != by_pidfd_.end()) exited = it->second;
+          for (const auto& [id, s] : spawning_) {
+            if (s.pidfd == fd) starting = id;
+          }
         }
-        if (exited >= 0) {
+        if (starting) {
+          LostWhileStarting(*starting);
+        } else if (exited >= 0) {
           OnReadable(exited);  // replies it sent before dying come first
           Lost(exited);
         } else {
@@ -309,7 +359,14 @@ class NodeRuntime::Impl {
   std::condition_variable ready_cv_;
   std::map<int, Instance> by_fd_;
   std::map<int, int> by_pidfd_;  // pidfd -> the instance's socket fd
-  std::map<ebpf::InstanceId, pid_t> spawning_;
+  // Processes started that have not sent their HELLO yet.
+  struct Starting {
+    pid_t pid = -1;
+    int pidfd = -1;
+  };
+  static constexpr int kMaxDeathsWhileStarting = 10;
+  std::map<ebpf::InstanceId, Starting> spawning_;
+  int deaths_while_starting_ = 0;  // in a row (Loop's thread only)
 };
 
 Result<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(const NodeRuntimeOptions& options,

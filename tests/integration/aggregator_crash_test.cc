@@ -123,5 +123,48 @@ TEST(AggregatorCrashTest, KilledAggregatorMidRoundLosesNothing) {
   EXPECT_LE(client::MaxRelativeError(model2->values, ref), 1e-5);
 }
 
+// A replacement killed while it is still starting (before its HELLO reaches the runtime) is
+// reaped and replaced in turn: the node does not stay an aggregator short.
+TEST(AggregatorCrashTest, ReplacementKilledWhileStartingIsReplacedAgain) {
+  ServeProcess serve({"--aggregators", "2"});
+  ASSERT_TRUE(serve.ok());
+  const std::vector<pid_t> before = serve.Children();
+  ASSERT_EQ(before.size(), 2u);
+  ASSERT_EQ(kill(before[0], SIGKILL), 0);
+  pid_t starting = -1;
+  for (int i = 0; i < 5000 && starting < 0; ++i) {
+    for (pid_t p : serve.Children()) {
+      if (p != before[0] && p != before[1]) starting = p;
+    }
+    if (starting < 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GT(starting, 0) << "no replacement was started";
+  ASSERT_EQ(kill(starting, SIGKILL), 0);
+
+  std::vector<pid_t> after;
+  auto settled = [&] {
+    after = serve.Children();
+    return after.size() == 2 && std::count(after.begin(), after.end(), before[0]) == 0 &&
+           std::count(after.begin(), after.end(), starting) == 0;
+  };
+  for (int i = 0; i < 500 && !settled(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(settled()) << "children: " << after.size();
+  // Both aggregators work: a 2-shard round publishes the exact average.
+  const uint64_t job = serve.CreateJob(1 << 16, 1, 2, /*shards=*/2);
+  ASSERT_NE(job, 0u);
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (uint64_t i = 0; i < 2; ++i) {
+    clients.push_back(std::make_unique<client::Client>(
+        client::ClientOptions{.target = serve.target(), .client_id = "c" + std::to_string(i)}));
+    ASSERT_TRUE(clients.back()->Join(job));
+    ASSERT_TRUE(clients.back()->Push(job, 1, std::vector<float>(1 << 16, float(2 * i + 1)), 1));
+  }
+  auto model = clients[0]->Pull(job, 1, true);
+  ASSERT_TRUE(model) << model.error();
+  for (float v : model->values) ASSERT_EQ(v, 2.0f);
+}
+
 }  // namespace
 }  // namespace tributary::testing
