@@ -32,7 +32,10 @@ ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std:
   fs::create_directories(dir_);
   fs::remove(dir_ + "/port");  // of a serve that ran here before
   std::vector<std::string> args = prefix;
-  args.insert(args.end(), {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir_});
+  args.insert(args.end(), {TRIBUTARY_BINARY, "serve", "--data-dir", dir_});
+  if (std::find(extra_args.begin(), extra_args.end(), "--listen") == extra_args.end()) {
+    args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   // Tests stop serve mid-round at will: no drain unless a test asks for one.
   if (std::find(extra_args.begin(), extra_args.end(), "--drain-timeout-s") == extra_args.end()) {

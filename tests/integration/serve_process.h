@@ -1,7 +1,7 @@
-// ServeProcess: a real `tributary serve` started by a test, on a free port, with its own data
-// directory and node id, and without a drain on SIGTERM unless `extra_args` set
-// --drain-timeout-s; stopped with SIGTERM (or killed) by the destructor. The path of the
-// tributary binary comes from the TRIBUTARY_BINARY compile definition.
+// ServeProcess: a real `tributary serve` started by a test, on a free port (unless `extra_args`
+// set --listen), with its own data directory and node id, and without a drain on SIGTERM unless
+// `extra_args` set --drain-timeout-s; stopped with SIGTERM (or killed) by the destructor. The
+// path of the tributary binary comes from the TRIBUTARY_BINARY compile definition.
 #pragma once
 
 #include <sys/types.h>
