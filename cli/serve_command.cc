@@ -59,6 +59,10 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--max-streaming-pushes", opts->max_streaming_pushes,
                   "Pushes streaming at once, all jobs; more get RESOURCE_EXHAUSTED (0: no limit)")
       ->capture_default_str();
+  cmd->add_option("--max-streaming-pulls", opts->max_streaming_pulls,
+                  "Pulls streaming or waiting for their version at once, all jobs; more get "
+                  "RESOURCE_EXHAUSTED (0: no limit)")
+      ->capture_default_str();
   cmd->add_option("--push-rate-per-client", opts->push_rate_per_client,
                   "Push attempts per second each client may make per job, refused ones "
                   "included; more get RESOURCE_EXHAUSTED (0: no limit)")

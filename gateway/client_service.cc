@@ -185,10 +185,12 @@ class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     }
     Status allowed = peer.AllowsClient(req.client_id());
     if (allowed.ok()) allowed = control_->AuthorizeClient(req.job_id(), req.client_id(), token);
+    if (allowed.ok()) allowed = control_->BeginPull();
     if (!allowed.ok()) {
       FinishOnce(allowed);
       return;
     }
+    counted_ = true;
     job_ = req.job_id();
     std::lock_guard lock(mu_);
     waiter_ = control_->PullModel(req.job_id(), req.version(), req.wait(),
@@ -209,6 +211,7 @@ class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
   void OnDone() override {
     control_->ReleaseModel(model_);
+    if (counted_) control_->EndPull();
     delete this;
   }
 
@@ -260,6 +263,7 @@ class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::recursive_mutex mu_;
   bool finished_ = false;
   bool writing_ = false;
+  bool counted_ = false;  // BeginPull admitted it
   uint64_t job_ = 0;
   uint64_t waiter_ = 0;
   ModelRef model_;

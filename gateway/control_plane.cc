@@ -601,6 +601,23 @@ class ControlPlane::Impl {
     if (it != jobs_.end()) it->second->in_flight.erase({t.client_index, t.task});
   }
 
+  Status BeginPull() {
+    std::lock_guard lock(mu_);
+    if (options_.max_streaming_pulls && streaming_pulls_ >= options_.max_streaming_pulls) {
+      ++pulls_throttled_;
+      return Status::ResourceExhausted(std::to_string(streaming_pulls_) +
+                                       " pulls are streaming or waiting, the most this node "
+                                       "serves at once; retry later");
+    }
+    ++streaming_pulls_;
+    return Status::Ok();
+  }
+
+  void EndPull() {
+    std::lock_guard lock(mu_);
+    --streaming_pulls_;
+  }
+
   uint64_t PullModel(uint64_t id, int64_t version, bool wait,
                      std::function<void(Result<ModelRef>)> done) {
     std::lock_guard lock(mu_);
@@ -809,6 +826,10 @@ class ControlPlane::Impl {
            "Pushes refused by the per-client rate or the streaming-push limit.",
            pushes_throttled_);
     metric("tributary_pushes_streaming", "gauge", "Pushes streaming now.", streaming_pushes_);
+    metric("tributary_pulls_streaming", "gauge",
+           "Pulls streaming or waiting for their version now.", streaming_pulls_);
+    metric("tributary_pulls_throttled_total", "counter",
+           "Pulls refused by the streaming-pull limit.", pulls_throttled_);
     metric("tributary_rounds_published_total", "counter", "Global model versions published.",
            rounds_published_);
     metric("tributary_checkpoint_errors_total", "counter",
@@ -1746,6 +1767,7 @@ class ControlPlane::Impl {
   uint64_t sequence_ = 0;
   uint64_t used_bytes_ = 0;
   uint64_t streaming_pushes_ = 0, pushes_throttled_ = 0;
+  uint64_t streaming_pulls_ = 0, pulls_throttled_ = 0;
   uint64_t pushes_started_ = 0, updates_accepted_ = 0, bytes_accepted_ = 0, pushes_exhausted_ = 0,
            rounds_published_ = 0, instances_lost_ = 0;
 };
@@ -1781,6 +1803,8 @@ uint64_t ControlPlane::PullModel(uint64_t j, int64_t v, bool wait,
   return impl_->PullModel(j, v, wait, std::move(done));
 }
 void ControlPlane::CancelPull(uint64_t j, uint64_t w) { impl_->CancelPull(j, w); }
+Status ControlPlane::BeginPull() { return impl_->BeginPull(); }
+void ControlPlane::EndPull() { impl_->EndPull(); }
 uint64_t ControlPlane::AwaitTasks(uint64_t j, const std::string& c, uint32_t r, bool w,
                                   std::function<void(Result<v1::TasksReply>)> done) {
   return impl_->AwaitTasks(j, c, r, w, std::move(done));

@@ -45,6 +45,7 @@ struct ControlPlaneOptions {
   std::chrono::milliseconds tick{20};   // how often round deadlines are checked
   // Limits (RESOURCE_EXHAUSTED beyond them; the SDKs back off and retry):
   uint32_t max_streaming_pushes = 4096;  // pushes streaming at once, all jobs (0: no limit)
+  uint32_t max_streaming_pulls = 4096;   // pulls streaming or waiting at once (0: no limit)
   double push_rate_per_client = 0;       // push attempts per second per client and job (0: none)
   double push_burst = 4;                 // attempts a client may make at once before the rate
   // Issues and checks the access tokens of restricted jobs (null: a fresh in-memory key).
@@ -130,6 +131,10 @@ class ControlPlane {
   Result<PushTicket> BeginPush(const v1::UpdateHeader& header);
   Result<v1::PushReply> CommitPush(PushTicket& ticket);
   void AbortPush(PushTicket& ticket);
+  // Brackets one Pull call: RESOURCE_EXHAUSTED when max_streaming_pulls are streaming or
+  // waiting already; every successful BeginPull is matched by one EndPull.
+  Status BeginPull();
+  void EndPull();
   // Delivers the model `version` (-1: latest) to `done`, at once when it is published, later
   // when `wait` and it is not yet. Returns a waiter id for CancelPull (0 when `done` already
   // ran).

@@ -148,6 +148,7 @@ class Node::Impl {
                                                                    : HalfOfMemory(),
                             .retained_versions = std::max<uint32_t>(1, o.retained_versions),
                             .max_streaming_pushes = o.max_streaming_pushes,
+                            .max_streaming_pulls = o.max_streaming_pulls,
                             .push_rate_per_client = o.push_rate_per_client,
                             .push_burst = o.push_burst,
                             .credentials = std::make_shared<const ClientCredentials>(

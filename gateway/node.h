@@ -26,6 +26,7 @@ struct NodeOptions {
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
   uint32_t retained_versions = 2;         // published models kept per job (latest included)
   uint32_t max_streaming_pushes = 4096;   // pushes streaming at once (0: no limit)
+  uint32_t max_streaming_pulls = 4096;    // pulls streaming or waiting at once (0: no limit)
   double push_rate_per_client = 0;        // push attempts per second per client (0: no limit)
   double push_burst = 4;                  // attempts a client may make at once
   std::vector<std::string> rule_plugins;  // C ABI rule plug-ins (`plugin:NAME` rules)

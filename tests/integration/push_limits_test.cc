@@ -1,7 +1,8 @@
-// The node's push limits, seen from a client: a client retrying faster than
+// The node's push and pull limits, seen from a client: a client retrying faster than
 // --push-rate-per-client allows is turned away with RESOURCE_EXHAUSTED (refused attempts count
-// too), and a push beyond --max-streaming-pushes is refused while the others stream; neither
-// disturbs what was accepted, and the round still publishes the exact average.
+// too), a push beyond --max-streaming-pushes is refused while the others stream, and a pull
+// beyond --max-streaming-pulls while the others wait; none disturbs what was accepted, and the
+// round still publishes the exact average.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -69,6 +70,44 @@ TEST(PushLimitsTest, PushesBeyondTheStreamingLimitAreRefusedUntilOneEnds) {
   auto model = reader.Pull(job, 1, true);
   ASSERT_TRUE(model) << model.error();
   EXPECT_EQ(model->values, std::vector<float>(kParams, 3.0f));
+}
+
+// Pulls are bounded the same way: a pull waiting for its version holds one of
+// --max-streaming-pulls places until it is served.
+TEST(PushLimitsTest, PullsBeyondTheStreamingLimitAreRefusedUntilOneEnds) {
+  ServeProcess serve({"--max-streaming-pulls", "1", "--metrics-listen", "127.0.0.1:0"});
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(kParams, /*rounds=*/1, /*clients_per_round=*/2);
+  ASSERT_NE(job, 0u);
+  auto await_pulls = [&](int n) {
+    const std::string line = "\ntributary_pulls_streaming " + std::to_string(n) + "\n";
+    for (int i = 0; i < 250; ++i) {
+      if (serve.Metrics().find(line) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  client::Client waiting({.target = serve.target(), .client_id = "a"});
+  ASSERT_TRUE(waiting.Join(job));
+  Result<client::Model> waited = Status::Unknown("not pulled");
+  std::thread waiter([&] { waited = waiting.Pull(job, 1, /*wait=*/true); });
+  ASSERT_TRUE(await_pulls(1));
+  client::ClientOptions once{.target = serve.target(), .client_id = "b"};
+  once.max_attempts = 1;
+  client::Client refused(once);
+  ASSERT_TRUE(refused.Join(job));
+  auto pull = refused.Pull(job, 0, /*wait=*/false);
+  ASSERT_FALSE(pull);
+  EXPECT_EQ(pull.error().code(), StatusCode::kResourceExhausted) << pull.error();
+  EXPECT_NE(serve.Metrics().find("\ntributary_pulls_throttled_total 1\n"), std::string::npos);
+  // The waiting pull is served once the round publishes, and its place is free again.
+  ASSERT_TRUE(waiting.Push(job, 1, std::vector<float>(kParams, 1.0f), 1));
+  ASSERT_TRUE(refused.Push(job, 1, std::vector<float>(kParams, 5.0f), 1));
+  waiter.join();
+  ASSERT_TRUE(waited) << waited.error();
+  EXPECT_EQ(waited->values, std::vector<float>(kParams, 3.0f));
+  ASSERT_TRUE(await_pulls(0));
+  EXPECT_TRUE(refused.Pull(job, 1, /*wait=*/false));
 }
 
 }  // namespace
