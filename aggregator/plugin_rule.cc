@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 
@@ -56,7 +57,16 @@ class PluginRule final : public AggregationRule {
   }
   Status Finish(std::span<float> out) override {
     if (out.size() != dim_) return Status::InvalidArgument(name_ + ": output size mismatch");
-    return Check("finish", table_->finish(state_, out.data(), out.size(), error_, sizeof error_));
+    TRIBUTARY_RETURN_IF_ERROR(
+        Check("finish", table_->finish(state_, out.data(), out.size(), error_, sizeof error_)));
+    // A plug-in's result is not trusted further than the updates are: no NaN or Inf published.
+    const auto bad =
+        std::find_if(out.begin(), out.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != out.end()) {
+      return Status::InvalidArgument(name_ + " returned a non-finite value at index " +
+                                     std::to_string(bad - out.begin()));
+    }
+    return Status::Ok();
   }
 
  private:

@@ -1,7 +1,8 @@
 /* A rule plug-in that misbehaves on request, for the plug-in tests.
  *
  * A weighted mean whose parameters make it fail: `crash_round=R` dereferences NULL in add() of
- * round R, `fail_finish=1` returns an error from finish(), `fail_create=1` from create().
+ * round R, `fail_finish=1` returns an error from finish(), `nan_finish=1` succeeds with a NaN
+ * in the middle of its result.
  * Built several times from this one source: FAULTY_NAME sets the rule name, FAULTY_ABI the
  * ABI version it claims, and FAULTY_NO_ENTRY leaves out the entry point.
  */
@@ -22,6 +23,7 @@
 typedef struct {
   uint64_t crash_round;
   int fail_finish;
+  int nan_finish;
   uint64_t round;
   size_t dim;
   double total;
@@ -35,6 +37,8 @@ static void* create(const tributary_rule_param* params, size_t n, char* error, s
       s->crash_round = (uint64_t)params[i].value;
     } else if (strcmp(params[i].name, "fail_finish") == 0) {
       s->fail_finish = params[i].value != 0;
+    } else if (strcmp(params[i].name, "nan_finish") == 0) {
+      s->nan_finish = params[i].value != 0;
     } else {
       snprintf(error, size, "unknown parameter %s", params[i].name);
       free(s);
@@ -73,6 +77,7 @@ static int finish(void* state, float* out, size_t dim, char* error, size_t size)
     return 1;
   }
   for (size_t i = 0; i < dim; ++i) out[i] = (float)(s->sum[i] / s->total);
+  if (s->nan_finish && dim > 0) out[dim / 2] = (float)(0.0 / 0.0);
   return 0;
 }
 

@@ -90,6 +90,17 @@ TEST(PluginRuleTest, RunsTheRuleAndCarriesItsErrors) {
   Status s = (*failing)->Finish(out);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(), "plugin:faulty finish: asked to fail in round 7");
+
+  // A result with a NaN is refused, saying where, rather than published.
+  auto nan = CreateRule("plugin:faulty", {{"nan_finish", 1}});
+  ASSERT_TRUE(nan);
+  ASSERT_TRUE((*nan)->Begin({.round = 1, .dim = 5}).ok());
+  const std::vector<float> five(5, 1.0f);
+  ASSERT_TRUE((*nan)->Add(five, 1).ok());
+  std::vector<float> result(5);
+  s = (*nan)->Finish(result);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "plugin:faulty returned a non-finite value at index 2");
 }
 
 TEST(PluginRuleDeathTest, ACrashingPluginKillsItsProcess) {
