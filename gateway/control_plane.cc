@@ -1,5 +1,7 @@
 #include "gateway/control_plane.h"
 
+#include <signal.h>
+
 #define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2)
 #include <xxhash.h>
 
@@ -9,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -32,6 +35,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxClientIdLength = 128;
 constexpr int kMaxAllowedClients = 100000;  // JobAccess.allowed_clients
+constexpr uint64_t kMaxJobId = uint64_t{1} << 53;  // ids resumed from checkpoints
 constexpr std::size_t kMinEnrolmentToken = 16, kMaxEnrolmentToken = 1024;
 constexpr std::size_t kMinShardBytes = 1u << 20;  // below this, more shards cost more than they gain
 constexpr uint64_t kInitialModelSender = ~uint64_t{0};  // in_flight key of a round-0 push
@@ -971,6 +975,10 @@ class ControlPlane::Impl {
   void ResumeJob(const StoredJob& stored) {
     const internal::JobCheckpoint& c = stored.checkpoint;
     const uint64_t id = c.job_id();
+    if (id == 0 || id > kMaxJobId || jobs_.count(id)) {
+      spdlog::warn("checkpoints: job id {} is not one this node gives; skipped", id);
+      return;
+    }
     next_job_id_ = std::max(next_job_id_, id + 1);
     v1::JobSpec spec = c.spec();
     if (!spec.coding().scheme().empty()) spec.clear_rule();  // derived from the code
@@ -1004,10 +1012,22 @@ class ControlPlane::Impl {
       Checkpoint(*job);
     };
     if (!plan) return fail("its spec no longer holds: " + plan.error().message());
+    if (c.state() < v1::JOB_STATE_RUNNING || c.state() > v1::JOB_STATE_FAILED) {
+      return fail("its checkpoint holds no job state");
+    }
+    // Client indices are 0..n-1 in the order clients joined (a coded job's worker indices).
+    std::vector<bool> taken(job->clients.size(), false);
+    for (const auto& [client, index] : job->clients) {
+      if (index >= taken.size() || taken[index]) return fail("its client table is inconsistent");
+      taken[index] = true;
+    }
+    const std::size_t workers =
+        job->code ? job->code->n() : job->sequence ? job->sequence->n() : SIZE_MAX;
+    if (job->clients.size() > workers) return fail("more clients joined it than it has workers");
     if (job->state == v1::JOB_STATE_COMPLETED) return ResumeFinalModel(*job, *plan);
     if (job->state != v1::JOB_STATE_RUNNING) return;
     if (job->sequence) {
-      (void)shm::SlotPool::Remove(c.pool());
+      if (IsPoolOf(c.pool(), id)) (void)shm::SlotPool::Remove(c.pool());
       return fail("sequentially coded jobs do not resume after a restart of the node");
     }
     if (Status s = CheckBudget(plan->needed); !s.ok()) return fail(s.message());
@@ -1039,7 +1059,11 @@ class ControlPlane::Impl {
     std::vector<AcceptedUpdate> carried;
     std::set<uint64_t> seen;
     for (const auto& u : accepted) {
-      if (u.round() != c.round() || !seen.insert(u.client_index()).second) continue;
+      if (u.round() != c.round() || u.client_index() >= job->clients.size() ||
+          !std::isfinite(u.weight()) || (job->eager() && !(u.weight() > 0)) ||
+          !seen.insert(u.client_index()).second) {
+        continue;
+      }
       const shm::SlotHandle slot{u.slot(), u.generation()};
       if (from_pool(slot, u.checksum())) {
         carried.push_back({u.client_index(), slot, u.weight(), u.checksum()});
@@ -1092,10 +1116,18 @@ class ControlPlane::Impl {
                                                    const JobPlan& plan) {
     const std::string own = PoolName(id);
     std::error_code ec;
-    if (name.empty() || !std::filesystem::exists("/dev/shm/" + name, ec)) {
+    if (!IsPoolOf(name, id) || !std::filesystem::exists("/dev/shm/" + name, ec)) {
       return Status::NotFound("its shared memory did not outlive the node");
     }
-    if (name != own) std::filesystem::rename("/dev/shm/" + name, "/dev/shm/" + own, ec);
+    if (name != own) {
+      // Another node's pool: taken only from a node process that is gone.
+      unsigned long pid = 0;
+      if (std::sscanf(name.c_str(), "tributary-p%lu-", &pid) != 1 || pid == 0 ||
+          kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
+        return Status::NotFound("its pool " + name + " belongs to a node that still runs");
+      }
+      std::filesystem::rename("/dev/shm/" + name, "/dev/shm/" + own, ec);
+    }
     if (ec) return Status::FromErrno("renaming the pool " + name, ec.value());
     auto pool = shm::SlotPool::Open(own);
     if (!pool) return pool.error();
@@ -1105,12 +1137,21 @@ class ControlPlane::Impl {
     return std::shared_ptr<shm::SlotPool>(std::move(pool).value());
   }
 
+  // Whether `name` can be the pool some node of this machine made for job `id`: a plain shm
+  // name (a checkpoint is data, not a path to follow).
+  static bool IsPoolOf(const std::string& name, uint64_t id) {
+    const std::string suffix = "-job-" + std::to_string(id);
+    return name.starts_with("tributary-") && name.ends_with(suffix) &&
+           name.size() > 10 + suffix.size() && name.size() <= 200 &&
+           name.find('/') == std::string::npos;
+  }
+
   // A completed job keeps its final model readable, from the store.
   void ResumeFinalModel(Job& job, const JobPlan& plan) {
     const PublishedModel last = job.versions.back();
     job.versions = {last};
     job.message = "its final model did not survive the restart of the node";
-    if (!last.on_disk) return;
+    if (!last.on_disk || !CheckBudget(plan.model_bytes).ok()) return;
     const std::string name = PoolName(job.id) + "-final";
     auto pool = shm::SlotPool::Create(
         {.name = name, .slot_bytes = plan.model_bytes, .num_slots = 1, .metadata = "{}"});
