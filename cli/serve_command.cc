@@ -45,6 +45,11 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--aggregators", opts->aggregators,
                   "Aggregator processes kept warm (0: one per core)")
       ->capture_default_str();
+  cmd->add_option("--scale-to-zero-after-s", opts->scale_to_zero_after_s,
+                  "Stop the aggregator processes after this many seconds without aggregation "
+                  "work; the next push starts them again (0: keep them warm)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--metrics-listen", opts->metrics_listen,
                   "Serve Prometheus /metrics on HOST:PORT");
   cmd->add_option("--node-id", opts->node_id, "Node name used in shared-memory names");

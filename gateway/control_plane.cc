@@ -540,6 +540,7 @@ class ControlPlane::Impl {
     }
     job->in_flight.insert(key);
     ++streaming_pushes_;
+    Warm();  // after a scale to zero, the processes start while the update streams in
     PushTicket t;
     t.job = job->id;
     t.round = h.round();
@@ -769,6 +770,11 @@ class ControlPlane::Impl {
 
   void OnInstanceReady(ebpf::InstanceId) {
     std::lock_guard lock(mu_);
+    if (warming_since_ != Clock::time_point()) {
+      spdlog::info("first aggregator process back {:.3f} s after work arrived",
+                   Seconds(Clock::now() - warming_since_));
+      warming_since_ = {};
+    }
     for (auto& [id, job] : jobs_) {
       if (job->state != v1::JOB_STATE_RUNNING || !job->routed()) continue;
       for (uint32_t s = 0; s < job->shards; ++s) {
@@ -836,6 +842,11 @@ class ControlPlane::Impl {
            "Pulls refused by the streaming-pull limit.", pulls_throttled_);
     metric("tributary_rounds_published_total", "counter", "Global model versions published.",
            rounds_published_);
+    metric("tributary_aggregators_scaled_to_zero", "gauge",
+           "1 while the aggregator processes are scaled to zero for lack of work.",
+           scaled_to_zero_ ? 1 : 0);
+    metric("tributary_aggregator_scale_events_total", "counter",
+           "Scales of the aggregator processes to zero and back.", scale_events_);
     metric("tributary_checkpoint_errors_total", "counter",
            "Checkpoints, journal records and model files that could not be written.",
            checkpoint_errors_);
@@ -1430,7 +1441,7 @@ class ControlPlane::Impl {
   // seen: every accepted update and, once the round is closed, the FINISH.
   void AssignShard(Job& job, uint32_t s) {
     auto live = instances_->LiveInstances();
-    if (live.empty()) return;  // OnInstanceReady assigns it
+    if (live.empty()) return Warm();  // OnInstanceReady assigns it
     const ebpf::InstanceId instance = live[(job.id + s) % live.size()];
     if (Status st = router_->Route({job.id, job.aggregating, s}, instance); !st.ok()) {
       spdlog::warn("{}: routing shard {}: {}", JobName(job.id), s, st.ToString());
@@ -1455,7 +1466,7 @@ class ControlPlane::Impl {
   }
 
   void SendUpdate(Job& job, const AcceptedUpdate& u, uint32_t s) {
-    if (job.shard_instance[s] == 0) return;  // replayed when the shard is assigned
+    if (job.shard_instance[s] == 0) return Warm();  // replayed when the shard is assigned
     if (u.weight == 0) return;               // a coded worker the decoding does not use
     shm::Descriptor d = Base(job, shm::DescriptorKind::kUpdate, s);
     d.slot = u.slot.index;
@@ -1774,7 +1785,54 @@ class ControlPlane::Impl {
           CloseRound(*job);
         }
       }
+      ScaleToZeroWhenIdle(now);
     }
+  }
+
+  // ---- scale to zero (ControlPlaneOptions::scale_to_zero_after) ----
+
+  // Whether some job has work for the aggregators: updates accepted or streaming in, or a
+  // round being aggregated.
+  bool Busy() const {
+    return std::any_of(jobs_.begin(), jobs_.end(), [](const auto& kv) {
+      const Job& job = *kv.second;
+      return job.state == v1::JOB_STATE_RUNNING &&
+             (!job.accepted.empty() || !job.in_flight.empty() || !job.results.empty() ||
+              job.phase == Phase::kClosed);
+    });
+  }
+
+  void ScaleToZeroWhenIdle(Clock::time_point now) {
+    if (options_.scale_to_zero_after.count() <= 0 || scaled_to_zero_) return;
+    if (Busy()) {
+      last_busy_ = now;
+      return;
+    }
+    if (now - last_busy_ < options_.scale_to_zero_after) return;
+    // Rounds that wait for updates keep their slots; their shards are routed again, and what
+    // they accepted replayed, when the aggregators are back (OnInstanceReady).
+    for (auto& [id, job] : jobs_) {
+      for (uint32_t s = 0; s < job->shard_instance.size(); ++s) {
+        if (job->shard_instance[s] == 0) continue;
+        (void)router_->Unroute({job->id, job->aggregating, s});
+        job->shard_instance[s] = 0;
+      }
+    }
+    scaled_to_zero_ = true;
+    ++scale_events_;
+    spdlog::info("no aggregation work for {:.1f} s: aggregator processes scaled to zero",
+                 Seconds(now - last_busy_));
+    instances_->ScaleTo(0);
+  }
+
+  // Starts the aggregators again when work arrives after a scale to zero.
+  void Warm() {
+    if (!scaled_to_zero_) return;
+    scaled_to_zero_ = false;
+    last_busy_ = warming_since_ = Clock::now();
+    ++scale_events_;
+    spdlog::info("work arrived: starting {} aggregator processes", options_.warm_instances);
+    instances_->ScaleTo(options_.warm_instances);
   }
 
   ControlPlaneOptions options_;
@@ -1800,6 +1858,9 @@ class ControlPlane::Impl {
   std::condition_variable checkpoint_cv_;
   std::thread checkpoint_writer_;
   uint64_t checkpoint_errors_ = 0;
+  bool scaled_to_zero_ = false;
+  Clock::time_point last_busy_ = Clock::now(), warming_since_;
+  uint64_t scale_events_ = 0;
   std::map<uint64_t, std::shared_ptr<Job>> jobs_;
   std::map<uint64_t, uint64_t> job_bytes_;
   std::map<uint64_t, std::function<void(const std::vector<JobLoad>&)>> load_watchers_;

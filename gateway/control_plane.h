@@ -53,6 +53,11 @@ struct ControlPlaneOptions {
   // Where jobs are checkpointed (see checkpoint_store.h) and resumed from by Resume(); empty:
   // nowhere, jobs live as long as the process.
   std::string checkpoint_dir;
+  // After this long without aggregation work (no update accepted or streaming, no round
+  // aggregating), the aggregator processes are scaled to zero; the next push or round starts
+  // warm_instances again and replays what they must see. 0: never.
+  std::chrono::milliseconds scale_to_zero_after{0};
+  uint32_t warm_instances = 1;
 };
 
 // The aggregator instances of the node; implemented by the node runtime.
@@ -62,6 +67,8 @@ class InstanceDirectory {
   virtual std::vector<ebpf::InstanceId> LiveInstances() const = 0;
   // Sends `d` to every live instance (job-wide notices such as JOB_ENDED).
   virtual void Broadcast(const shm::Descriptor& d) = 0;
+  // Keeps `n` instances from now on (0: none; see ControlPlaneOptions::scale_to_zero_after).
+  virtual void ScaleTo(uint32_t n) = 0;
 };
 
 // The scaling signal of one job (see ControlPlane::Loads).

@@ -41,6 +41,9 @@ class RuntimeDirectory final : public InstanceDirectory {
   void Broadcast(const shm::Descriptor& d) override {
     if (runtime::NodeRuntime* r = runtime_.load()) r->Broadcast(d);
   }
+  void ScaleTo(uint32_t n) override {
+    if (runtime::NodeRuntime* r = runtime_.load()) r->ScaleTo(n);
+  }
   void Set(runtime::NodeRuntime* r) { runtime_ = r; }
 
  private:
@@ -142,6 +145,8 @@ class Node::Impl {
     TRIBUTARY_ASSIGN_OR_RETURN(router_,
                                MakeRouter(o.router, std::string(kBpfPinRoot) + "/" + node));
     const std::string prefix = "tributary-" + node + "-job-";
+    const uint32_t aggregators =
+        o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
     control_ = std::make_unique<ControlPlane>(
         ControlPlaneOptions{.pool_prefix = prefix,
                             .shm_budget_bytes = o.shm_budget_bytes ? o.shm_budget_bytes
@@ -153,10 +158,11 @@ class Node::Impl {
                             .push_burst = o.push_burst,
                             .credentials = std::make_shared<const ClientCredentials>(
                                 std::move(client_credentials)),
-                            .checkpoint_dir = o.checkpoint_dir},
+                            .checkpoint_dir = o.checkpoint_dir,
+                            .scale_to_zero_after = std::chrono::milliseconds(
+                                static_cast<int64_t>(o.scale_to_zero_after_s * 1000)),
+                            .warm_instances = aggregators},
         router_.get(), &directory_);
-    const uint32_t aggregators =
-        o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::string> worker_argv = o.worker_argv;
     for (const auto& path : o.rule_plugins) {
       // The gateway learns the plug-in's name; only the aggregators run its rule.

@@ -22,6 +22,7 @@ struct NodeOptions {
   std::string router = "auto";            // auto | userspace | bpf
   std::vector<std::string> worker_argv;   // aggregator program (required)
   uint32_t aggregators = 0;               // warm pool size (0: one per core)
+  double scale_to_zero_after_s = 0;       // idle seconds before the pool scales to zero (0: never)
   std::string node_id;                    // names shared memory (empty: the pid)
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
   uint32_t retained_versions = 2;         // published models kept per job (latest included)

@@ -54,6 +54,10 @@ class NodeRuntime::Impl {
         close(starting.pidfd);
         pids.push_back(starting.pid);
       }
+      for (auto& [pidfd, pid] : retiring_) {
+        close(pidfd);
+        pids.push_back(pid);
+      }
     }
     for (pid_t pid : pids) (void)Reap(pid, std::chrono::milliseconds(2000));
     if (listen_fd_ >= 0) close(listen_fd_);
@@ -79,6 +83,7 @@ class NodeRuntime::Impl {
     if (epoll_fd_ < 0 || wake_fd_ < 0) return Status::FromErrno("runtime epoll");
     AddToEpoll(listen_fd_);
     AddToEpoll(wake_fd_);
+    target_ = options_.instances;
     for (uint32_t i = 0; i < options_.instances; ++i) TRIBUTARY_RETURN_IF_ERROR(Spawn());
     thread_ = std::thread([this] { Loop(); });
     std::unique_lock lock(mu_);
@@ -89,6 +94,34 @@ class NodeRuntime::Impl {
                                       " aggregator processes started in time");
     }
     return Status::Ok();
+  }
+
+  void ScaleTo(uint32_t n) {
+    std::vector<std::pair<int, Instance>> retire;
+    uint32_t spawn = 0;
+    {
+      std::lock_guard lock(mu_);
+      target_ = n;
+      const std::size_t have = by_fd_.size() + spawning_.size();
+      if (n > have) spawn = static_cast<uint32_t>(n - have);
+      while (by_fd_.size() + spawning_.size() > n && !by_fd_.empty()) {
+        auto it = std::prev(by_fd_.end());
+        by_pidfd_.erase(it->second.pidfd);
+        retiring_[it->second.pidfd] = it->second.pid;
+        retire.emplace_back(it->first, std::move(it->second));
+        by_fd_.erase(it);
+      }
+    }
+    // A retired instance's connection closes: its worker exits, and the event thread reaps it
+    // when its pidfd turns readable, without replacing it.
+    for (auto& [fd, inst] : retire) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      (void)router_->Detach(inst.id);
+      close(fd);
+    }
+    for (uint32_t i = 0; i < spawn; ++i) {
+      if (Status s = Spawn(); !s.ok()) spdlog::error("runtime: {}", s.ToString());
+    }
   }
 
   std::vector<ebpf::InstanceId> LiveInstances() const {
@@ -176,7 +209,7 @@ class NodeRuntime::Impl {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.pidfd, nullptr);
     close(s.pidfd);
     const std::string cause = Reap(s.pid, std::chrono::milliseconds(1000));
-    if (stopping_) return;
+    if (stopping_ || !BelowTarget()) return;
     if (++deaths_while_starting_ > kMaxDeathsWhileStarting) {
       spdlog::error("runtime: aggregator instance {} (pid {}) {} before it started, the {}th in "
                     "a row; not starting another",
@@ -307,9 +340,29 @@ class NodeRuntime::Impl {
     spdlog::warn("runtime: aggregator instance {} (pid {}) {}; starting a replacement", inst.id,
                  inst.pid, cause);
     if (cb_.on_instance_lost) cb_.on_instance_lost(inst.id, inst.pid, cause);
-    if (!stopping_) {
+    if (!stopping_ && BelowTarget()) {
       if (Status s = Spawn(); !s.ok()) spdlog::error("runtime: {}", s.ToString());
     }
+  }
+
+  bool BelowTarget() const {
+    std::lock_guard lock(mu_);
+    return by_fd_.size() + spawning_.size() < target_;
+  }
+
+  // Reaps a retired instance whose process exited.
+  void Retired(int pidfd) {
+    pid_t pid;
+    {
+      std::lock_guard lock(mu_);
+      auto it = retiring_.find(pidfd);
+      if (it == retiring_.end()) return;
+      pid = it->second;
+      retiring_.erase(it);
+    }
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, pidfd, nullptr);
+    close(pidfd);
+    (void)Reap(pid, std::chrono::milliseconds(1000));
   }
 
   void Loop() {
@@ -325,14 +378,18 @@ class NodeRuntime::Impl {
         }
         int exited = -1;
         std::optional<ebpf::InstanceId> starting;
+        bool retired = false;
         {
           std::lock_guard lock(mu_);
           if (auto it = by_pidfd_.find(fd); it != by_pidfd_.end()) exited = it->second;
           for (const auto& [id, s] : spawning_) {
             if (s.pidfd == fd) starting = id;
           }
+          retired = retiring_.count(fd) > 0;
         }
-        if (starting) {
+        if (retired) {
+          Retired(fd);
+        } else if (starting) {
           LostWhileStarting(*starting);
         } else if (exited >= 0) {
           OnReadable(exited);  // replies it sent before dying come first
@@ -366,6 +423,8 @@ class NodeRuntime::Impl {
   };
   static constexpr int kMaxDeathsWhileStarting = 10;
   std::map<ebpf::InstanceId, Starting> spawning_;
+  std::map<int, pid_t> retiring_;  // pidfd -> pid of instances ScaleTo retired
+  uint32_t target_ = 0;            // instances wanted (ScaleTo)
   int deaths_while_starting_ = 0;  // in a row (Loop's thread only)
 };
 
@@ -387,5 +446,6 @@ std::vector<ebpf::InstanceId> NodeRuntime::LiveInstances() const { return impl_-
 pid_t NodeRuntime::PidOf(ebpf::InstanceId id) const { return impl_->PidOf(id); }
 uint64_t NodeRuntime::processes_started() const { return impl_->processes_started(); }
 void NodeRuntime::Broadcast(const shm::Descriptor& d) { impl_->Broadcast(d); }
+void NodeRuntime::ScaleTo(uint32_t instances) { impl_->ScaleTo(instances); }
 
 }  // namespace tributary::runtime

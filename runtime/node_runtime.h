@@ -6,6 +6,7 @@
 // replies (DONE, FAILED) are handed to the owner's callback; an instance whose socket closes
 // (exit, crash, SIGKILL) is reaped, detached, reported as lost with its pid (so the owner can
 // reclaim its shared-memory references and re-route its work) and replaced by a new process.
+// ScaleTo changes the pool's size, down to zero.
 //
 // Lifetime: the Router must outlive the runtime. The destructor closes every connection,
 // which makes the workers exit, and reaps them. Thread safety: public methods may be called
@@ -60,6 +61,10 @@ class NodeRuntime {
   uint64_t processes_started() const;
   // Writes `d` to every live instance on its connection (not through the router).
   void Broadcast(const shm::Descriptor& d);
+  // Keeps `instances` processes from now on: starts the missing ones, or retires live ones
+  // (detached from the router and their connection closed, so they exit; not reported lost,
+  // not replaced). 0 scales the pool to zero.
+  void ScaleTo(uint32_t instances);
 
  private:
   class Impl;

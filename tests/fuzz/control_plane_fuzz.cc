@@ -21,6 +21,7 @@ class NoInstances final : public tributary::gateway::InstanceDirectory {
  public:
   std::vector<tributary::ebpf::InstanceId> LiveInstances() const override { return {}; }
   void Broadcast(const tributary::shm::Descriptor&) override {}
+  void ScaleTo(uint32_t) override {}
 };
 
 struct Fixture {
