@@ -1,8 +1,11 @@
 // `tributary serve`: the embedded single-node platform (gateway, node runtime, aggregators).
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <spdlog/spdlog.h>
@@ -20,6 +23,18 @@ std::string SelfExe() {
   std::error_code ec;
   auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::string("/proc/self/exe") : p.string();
+}
+
+// "d" and 12 hex digits of the FNV-1a hash of the data directory's absolute path.
+std::string DataDirNodeId(const std::string& data_dir) {
+  std::error_code ec;
+  std::string path = std::filesystem::weakly_canonical(data_dir, ec).string();
+  if (ec) path = std::filesystem::absolute(data_dir).string();
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : path) hash = (hash ^ c) * 1099511628211ull;
+  char id[16];
+  std::snprintf(id, sizeof id, "d%012llx", static_cast<unsigned long long>(hash >> 16));
+  return id;
 }
 
 }  // namespace
@@ -52,7 +67,9 @@ void AddServeCommand(CLI::App& app) {
       ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--metrics-listen", opts->metrics_listen,
                   "Serve Prometheus /metrics on HOST:PORT");
-  cmd->add_option("--node-id", opts->node_id, "Node name used in shared-memory names");
+  cmd->add_option("--node-id", opts->node_id,
+                  "Node name used in shared-memory names (default: derived from --data-dir, "
+                  "else the process id)");
   cmd->add_option("--shm-budget-mb", *budget_mb,
                   "Shared memory all job pools may use (0: half of RAM)");
   cmd->add_option("--drain-timeout-s", *drain_s,
@@ -149,13 +166,25 @@ void AddServeCommand(CLI::App& app) {
                                          : cuda_device.error().message());
     opts->worker_argv = {SelfExe(), "aggregator-worker", "--device", *device};
     opts->shm_budget_bytes = *budget_mb << 20;
+    int data_dir_lock = -1;
     if (!data_dir->empty()) {
       // Run files are private like the shm segments and BPF pins (mode 0600, directories 0700).
       umask(077);
       std::filesystem::create_directories(*data_dir);
       std::filesystem::permissions(*data_dir, std::filesystem::perms::owner_all);
+      // One serve per data directory: its checkpoints and the shared memory they name are
+      // this node's alone.
+      const std::string lock_file = *data_dir + "/serve.lock";
+      data_dir_lock = open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (data_dir_lock < 0 || flock(data_dir_lock, LOCK_EX | LOCK_NB) != 0) {
+        spdlog::error("serve: another serve runs on --data-dir {}", *data_dir);
+        throw CLI::RuntimeError(1);
+      }
       opts->token_key_file = *data_dir + "/client-token.key";
       opts->checkpoint_dir = *data_dir + "/jobs";
+      // Named after the data directory, so that a restarted node finds the shared memory of
+      // the jobs it resumes under the same names (and no other node takes it for stale).
+      if (opts->node_id.empty()) opts->node_id = DataDirNodeId(*data_dir);
     }
     auto node = gateway::Node::Start(*opts);
     if (!node) {
@@ -179,6 +208,7 @@ void AddServeCommand(CLI::App& app) {
     (*node)->Wait();
     waiter.join();
     node->reset();
+    if (data_dir_lock >= 0) close(data_dir_lock);
     if (!data_dir->empty()) {
       std::filesystem::remove(*data_dir + "/serve.pid");
       std::filesystem::remove(*data_dir + "/port");

@@ -170,6 +170,7 @@ class ControlPlane::Impl {
     if (store_) return Status::FailedPrecondition("checkpoints were recovered already");
     store_.emplace(std::move(store));
     for (const auto& job : stored) ResumeJob(job);
+    RemoveUnclaimedPools();
     checkpoint_writer_ = std::thread([this] { CheckpointLoop(); });
     return Status::Ok();
   }
@@ -1119,6 +1120,23 @@ class ControlPlane::Impl {
                  lost ? " (" + std::to_string(lost) + " lost: their clients push again)" : "");
     if (latest >= job->spec.rounds()) return EndJob(*job, v1::JOB_STATE_COMPLETED, "");
     OpenRound(*job, latest + 1, std::move(carried));
+  }
+
+  // Removes the shared memory a previous process of this node left that no resumed job took
+  // back (pools of jobs that ended, final models, which come back from the store).
+  void RemoveUnclaimedPools() {
+    std::set<std::string> claimed;
+    for (const auto& [id, job] : jobs_) {
+      if (job->pool) claimed.insert(job->pool->name());
+    }
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with(options_.pool_prefix) && !claimed.count(name)) {
+        spdlog::info("removing shared memory {} that no resumed job claims", name);
+        (void)shm::SlotPool::Remove(name);
+      }
+    }
   }
 
   // The pool `name` of a previous process, renamed to this node's name for job `id` (which

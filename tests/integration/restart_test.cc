@@ -11,10 +11,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "clients/cpp/client.h"
 #include "tests/integration/serve_process.h"
+#include "tributary/internal/checkpoint.pb.h"
 
 namespace tributary::testing {
 namespace {
@@ -156,11 +158,12 @@ TEST_F(RestartTest, WithoutItsSharedMemoryAJobResumesFromTheModelsOnDisk) {
     ASSERT_NO_FATAL_FAILURE(RunFirstRound(serve, &job, &v1));
     AwaitModelFile(job, 1);
     ASSERT_TRUE(Client(serve, 0).Push(job, 2, Update(0, 2), Weight(0)));
-    const pid_t pid = serve.pid();
     Crash(serve);
-    // As after a reboot: the pool is gone.
-    const fs::path pool = "/dev/shm/tributary-p" + std::to_string(pid) + "-job-" +
-                          std::to_string(job);
+    // As after a reboot: the pool the checkpoint names is gone.
+    internal::JobCheckpoint checkpoint;
+    std::ifstream in(dir_ + "/jobs/" + std::to_string(job) + "/checkpoint.pb", std::ios::binary);
+    ASSERT_TRUE(checkpoint.ParseFromIstream(&in));
+    const fs::path pool = "/dev/shm/" + checkpoint.pool();
     ASSERT_TRUE(fs::exists(pool)) << pool;
     fs::remove(pool);
   }
@@ -178,6 +181,19 @@ TEST_F(RestartTest, WithoutItsSharedMemoryAJobResumesFromTheModelsOnDisk) {
   auto v2 = Client(serve, 0).Pull(job, 2, true);
   ASSERT_TRUE(v2) << v2.error();
   ExpectNear(v2->values, Average(3, 2));
+}
+
+// A data directory is one node's: a second serve on it is refused at once, before it touches
+// the checkpoints or the shared memory they name.
+TEST_F(RestartTest, SecondServeOnTheSameDataDirIsRefused) {
+  ServeProcess serve({}, {}, {}, dir_);
+  ASSERT_TRUE(serve.ok());
+  std::string out;
+  EXPECT_EQ(RunTributary({"serve", "--listen", "127.0.0.1:0", "--data-dir", dir_, "--insecure"},
+                         &out),
+            1);
+  EXPECT_NE(out.find("another serve runs on --data-dir"), std::string::npos) << out;
+  EXPECT_TRUE(Client(serve, 0).Join(serve.CreateJob(10, 1, 1)));  // the first one serves on
 }
 
 }  // namespace
