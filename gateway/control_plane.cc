@@ -135,6 +135,10 @@ struct Job {
   std::vector<AcceptedUpdate> accepted;
   std::set<PushKey> accepted_clients;
   std::set<PushKey> in_flight;
+  // Who the last published round accepted: a client retrying a push whose acknowledgement it
+  // lost learns that it was accepted (ALREADY_EXISTS), not that the round is closed.
+  uint32_t last_round = 0;
+  std::set<PushKey> last_round_clients;
   std::vector<ebpf::InstanceId> shard_instance;  // 0: not assigned
   std::vector<bool> shard_done;
   uint32_t shards_pending = 0;
@@ -475,6 +479,7 @@ class ControlPlane::Impl {
     std::lock_guard lock(mu_);
     ++pushes_started_;
     TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(h.job_id()));
+    TRIBUTARY_RETURN_IF_ERROR(CheckNotAcceptedBefore(*job, h));
     if (job->state != v1::JOB_STATE_RUNNING) {
       return Status::FailedPrecondition(JobName(job->id) + " is " +
                                         v1::JobState_Name(job->state) + "; it takes no updates");
@@ -493,8 +498,8 @@ class ControlPlane::Impl {
                                           JobName(job->id));
       }
       TRIBUTARY_RETURN_IF_ERROR(TakePushToken(*job, client->second, h.client_id()));
-      TRIBUTARY_RETURN_IF_ERROR(CheckRoundOpen(*job, h.round()));
       key = {client->second, h.task()};
+      TRIBUTARY_RETURN_IF_ERROR(CheckRoundOpen(*job, h.round()));
       if (job->sequence) {
         TRIBUTARY_RETURN_IF_ERROR(FindTask(*job, client->second, h.task()).status());
         what = "the result of task " + std::to_string(h.task());
@@ -953,6 +958,20 @@ class ControlPlane::Impl {
     v1::PushReply reply;
     reply.set_round(0);
     return reply;
+  }
+
+  // ALREADY_EXISTS for a push retried after its round closed (or its job completed) with the
+  // update accepted: the client lost the acknowledgement, not the update.
+  static Status CheckNotAcceptedBefore(const Job& job, const v1::UpdateHeader& h) {
+    auto client = job.clients.find(h.client_id());
+    if (h.round() == 0 || client == job.clients.end()) return Status::Ok();
+    const PushKey key{client->second, h.task()};
+    const bool accepted =
+        (h.round() == job.round && job.phase != Phase::kOpen && job.accepted_clients.count(key)) ||
+        (h.round() == job.last_round && job.last_round_clients.count(key));
+    if (!accepted) return Status::Ok();
+    return Status::AlreadyExists("client '" + h.client_id() + "' already pushed for round " +
+                                 std::to_string(h.round()) + ", which accepted it");
   }
 
   static Status CheckRoundOpen(const Job& job, uint32_t round) {
@@ -1671,6 +1690,10 @@ class ControlPlane::Impl {
                  JobName(job.id), version, job.accepted.size(), e.round_seconds(),
                  e.aggregate_seconds());
     job.accepted.clear();
+    if (!job.sequence) {
+      job.last_round = version;
+      job.last_round_clients = std::move(job.accepted_clients);
+    }
     job.accepted_clients.clear();
     job.phase = Phase::kIdle;
     Emit(job, e);
