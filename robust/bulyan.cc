@@ -5,6 +5,7 @@
 #include <string>
 
 #include "robust/gram.h"
+#include "robust/internal/bulyan_window.h"
 #include "robust/internal/coordinate_loop.h"
 #include "robust/krum.h"
 
@@ -51,19 +52,7 @@ Status BulyanFromGram(UpdateViews updates, const Eigen::MatrixXd& gram, std::siz
   const std::size_t beta = selected.size() - 2 * f;
   internal::ForEachCoordinate(views, out, [beta](std::span<double> v) {
     std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    const double median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    // The β values closest to the median are a window [lo, hi) of the sorted values: grow it
-    // from the median by the nearer neighbour, the smaller value on a tie.
-    std::size_t lo = n / 2, hi = n / 2;
-    while (hi - lo < beta) {
-      if (hi == n || (lo > 0 && median - v[lo - 1] <= v[hi] - median)) {
-        --lo;
-      } else {
-        ++hi;
-      }
-    }
-    return std::accumulate(v.begin() + lo, v.begin() + hi, 0.0) / static_cast<double>(beta);
+    return internal::BulyanWindowMean(v, v.size(), beta);
   });
   return Status::Ok();
 }

@@ -7,7 +7,9 @@
 
 #include <optional>
 #include <span>
+#include <vector>
 
+#include "common/result.h"
 #include "common/status.h"
 #include "robust/update_views.h"
 
@@ -15,5 +17,10 @@ namespace tributary::robust {
 
 // clip_norm: c > 0, or unset for the median norm.
 Status NormClipping(UpdateViews updates, std::optional<double> clip_norm, std::span<double> out);
+
+// The rule as Σ c_i x_i: the coefficients from the updates' squared norms (gpu/ computes the
+// norms and the sum on the device). Errors as NormClipping's.
+Result<std::vector<double>> NormClippingCoefficients(std::span<const double> squared_norms,
+                                                     std::optional<double> clip_norm);
 
 }  // namespace tributary::robust

@@ -7,12 +7,18 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
+#include "common/result.h"
 #include "common/status.h"
 #include "robust/update_views.h"
 
 namespace tributary::robust {
 
 Status NormalizedMean(UpdateViews updates, std::span<double> out);
+
+// The rule as Σ c_i x_i: the coefficients from the updates' squared norms (gpu/ computes the
+// norms and the sum on the device). Errors as NormalizedMean's.
+Result<std::vector<double>> NormalizedMeanCoefficients(std::span<const double> squared_norms);
 
 }  // namespace tributary::robust

@@ -12,6 +12,7 @@
 // OpenMP threads).
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <vector>
 
@@ -30,6 +31,9 @@ class RobustRule : public aggregator::AggregationRule {
  protected:
   // Computes the aggregate; the caller then checks that it is finite.
   virtual Status Compute(std::span<double> out) = 0;
+  // Where Finish() has Compute() put the double-precision aggregate: n values, reused across
+  // rounds (a CUDA rule gives page-locked memory, which its device copies need).
+  virtual std::span<double> FinishScratch(std::size_t n);
 
  private:
   std::vector<double> scratch_;  // Finish()'s double-precision result, reused across rounds
