@@ -18,6 +18,7 @@
 #include "aggregator/plugin_rule.h"
 #include "aggregator/python_rule.h"
 #include "aggregator/rule_registry.h"
+#include "gpu/host_pinning.h"
 #include "shm/descriptor.h"
 #include "shm/descriptor_stream.h"
 #include "shm/slot_pool.h"
@@ -30,6 +31,7 @@ constexpr std::size_t kMaxFailureText = 1024;
 // A job as the worker sees it: its pool and what its metadata says.
 struct JobContext {
   std::unique_ptr<shm::SlotPool> pool;
+  std::unique_ptr<gpu::HostPinning> pinned;  // the pool, page-locked for a CUDA rule
   std::size_t params = 0;
   std::string rule;
   RuleParams rule_params;
@@ -114,6 +116,7 @@ class Worker {
     if (meta.contains("rule_params")) ctx.rule_params = meta["rule_params"].get<RuleParams>();
     ctx.delta_updates = meta.value("delta_updates", false);
     ctx.server_learning_rate = meta.value("server_learning_rate", 1.0f);
+    ctx.pinned = gpu::HostPinning::ForRule(options_.device, ctx.rule, pool->Mapping());
     ctx.pool = std::move(pool);
     return &jobs_.emplace(job, std::move(ctx)).first->second;
   }

@@ -12,8 +12,9 @@
 namespace tributary::gpu {
 namespace {
 
-constexpr std::string_view kCudaRules[] = {"fedavg", "krum",   "multikrum",   "bulyan",
-                                           "flag",   "median", "trimmed-mean"};
+constexpr std::string_view kCudaRules[] = {"fedavg",       "krum",     "multikrum",
+                                           "bulyan",       "flag",     "median",
+                                           "trimmed-mean", "normclip", "normalized-mean"};
 
 }  // namespace
 

@@ -347,6 +347,10 @@ std::span<float> SlotPool::Floats(uint32_t index) const {
   return {reinterpret_cast<float*>(bytes.data()), bytes.size() / sizeof(float)};
 }
 
+std::span<const std::byte> SlotPool::Mapping() const {
+  return {static_cast<const std::byte*>(base_), mapped_bytes_};
+}
+
 std::string_view SlotPool::metadata() const {
   return {header_->metadata, header_->metadata_bytes};
 }

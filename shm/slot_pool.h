@@ -81,6 +81,8 @@ class SlotPool {
 
   std::span<std::byte> Bytes(uint32_t index) const;
   std::span<float> Floats(uint32_t index) const;
+  // The whole mapping: header, tables and every slot (to page-lock it for a device, say).
+  std::span<const std::byte> Mapping() const;
 
   const std::string& name() const { return name_; }
   // The metadata given at creation.

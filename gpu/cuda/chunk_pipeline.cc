@@ -44,6 +44,81 @@ ChunkPipeline::~ChunkPipeline() {
     }
     if (buffers_[slot] != nullptr) (void)cudaFree(buffers_[slot]);
   }
+  if (kept_matrix_ != nullptr) (void)cudaFree(kept_matrix_);
+}
+
+bool ChunkPipeline::Holds(robust::UpdateViews updates) const {
+  return !kept_.empty() && std::equal(updates.begin(), updates.end(), kept_.begin(), kept_.end(),
+                                      [](const robust::UpdateView& a, const robust::UpdateView& b) {
+                                        return a.data() == b.data() && a.size() == b.size();
+                                      });
+}
+
+Result<bool> ChunkPipeline::ReserveKept(std::size_t rows, std::size_t stride,
+                                        std::size_t preserved) {
+  const std::size_t floats = rows * stride;
+  if (floats <= kept_capacity_) {
+    kept_stride_ = stride;
+    return true;
+  }
+  std::size_t free_bytes = 0, total_bytes = 0;
+  TRIBUTARY_RETURN_IF_ERROR(
+      CudaStatus(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo"));
+  const bool preserve = preserved > 0 && kept_matrix_ != nullptr;
+  const std::size_t available = free_bytes + (preserve ? 0 : kept_capacity_ * sizeof(float));
+  if (floats * sizeof(float) > available / 2) return false;
+  TRIBUTARY_RETURN_IF_ERROR(Synchronize());  // the old matrix may still be read or written
+  if (!preserve && kept_matrix_ != nullptr) {
+    (void)cudaFree(kept_matrix_);
+    kept_matrix_ = nullptr;
+    kept_capacity_ = 0;
+  }
+  float* matrix = nullptr;
+  TRIBUTARY_RETURN_IF_ERROR(CudaStatus(
+      cudaMalloc(reinterpret_cast<void**>(&matrix), floats * sizeof(float)),
+      "cudaMalloc of the kept rows"));
+  if (preserve) {
+    const Status copied = CudaStatus(
+        cudaMemcpy(matrix, kept_matrix_, preserved * kept_stride_ * sizeof(float),
+                   cudaMemcpyDeviceToDevice),
+        "cudaMemcpy of the kept rows");
+    (void)cudaFree(kept_matrix_);
+    kept_matrix_ = nullptr;
+    kept_capacity_ = 0;
+    if (!copied.ok()) {
+      kept_.clear();
+      (void)cudaFree(matrix);
+      return copied;
+    }
+  }
+  kept_matrix_ = matrix;
+  kept_capacity_ = floats;
+  kept_stride_ = stride;
+  return true;
+}
+
+Status ChunkPipeline::Stage(robust::UpdateView update) {
+  const std::size_t stride = (update.size() + 3) / 4 * 4, row = kept_.size();
+  if (staging_stopped_ || update.empty()) return Status::Ok();
+  if (row > 0 && stride != kept_stride_) {
+    staging_stopped_ = true;  // rows of another length: later runs copy from the host
+    return Status::Ok();
+  }
+  // Room for twice the rows so far (at least 8): few reallocations as a round grows.
+  if (row == 0 || (row + 1) * stride > kept_capacity_) {
+    TRIBUTARY_ASSIGN_OR_RETURN(bool fits,
+                               ReserveKept(std::max<std::size_t>(8, 2 * row), stride, row));
+    if (!fits) {
+      staging_stopped_ = true;
+      return Status::Ok();
+    }
+  }
+  TRIBUTARY_RETURN_IF_ERROR(CudaStatus(
+      cudaMemcpyAsync(kept_matrix_ + row * stride, update.data(), update.size_bytes(),
+                      cudaMemcpyHostToDevice, streams_[0]),
+      "cudaMemcpyAsync of a staged update"));
+  kept_.push_back(update);
+  return Status::Ok();
 }
 
 Status ChunkPipeline::Synchronize() {
@@ -56,7 +131,7 @@ Status ChunkPipeline::Synchronize() {
 }
 
 Status ChunkPipeline::Run(robust::UpdateViews updates, std::span<double> host_out,
-                          const std::function<Status(const DeviceChunk&)>& compute) {
+                          const std::function<Status(const DeviceChunk&)>& compute, bool keep) {
   const std::size_t n = updates.size();
   const std::size_t dim = updates[0].size();
   const std::size_t chunk = chunk_bytes_ / (n * sizeof(float)) / 4 * 4;
@@ -65,8 +140,26 @@ Status ChunkPipeline::Run(robust::UpdateViews updates, std::span<double> host_ou
                                      " bytes cannot hold 4 coordinates of " + std::to_string(n) +
                                      " updates");
   }
+  TRIBUTARY_RETURN_IF_ERROR(Synchronize());  // staged rows are copied on stream 0
+  // Where the rows come from and go: all of them already on the device (reuse), or each row
+  // from the kept matrix when it is there (a device-to-device copy) and from the host
+  // otherwise; into the kept matrix (keep, when it fits) or through the chunk buffers.
+  const bool reuse = Holds(updates);
+  bool into_kept = false;
+  if (!reuse && keep) {
+    kept_.clear();
+    TRIBUTARY_ASSIGN_OR_RETURN(into_kept, ReserveKept(n, (dim + 3) / 4 * 4));
+  }
+  std::vector<const float*> device_rows(n, nullptr);  // the kept copy of row i, if any
   std::vector<std::pair<const void*, std::size_t>> ranges;
-  for (const robust::UpdateView& u : updates) ranges.emplace_back(u.data(), u.size_bytes());
+  for (std::size_t i = 0; i < n && !reuse; ++i) {
+    for (std::size_t j = 0; j < kept_.size(); ++j) {
+      if (kept_[j].data() == updates[i].data() && kept_[j].size() == updates[i].size()) {
+        device_rows[i] = kept_matrix_ + j * kept_stride_;
+      }
+    }
+    if (device_rows[i] == nullptr) ranges.emplace_back(updates[i].data(), updates[i].size_bytes());
+  }
   ranges.emplace_back(host_out.data(), host_out.size_bytes());
   const HostRegistration registration(ranges);
 
@@ -78,15 +171,22 @@ Status ChunkPipeline::Run(robust::UpdateViews updates, std::span<double> host_ou
                   .begin = begin,
                   .slot = slot,
                   .stream = streams_[slot]};
-    for (std::size_t i = 0; i < n && status.ok(); ++i) {
-      status = CudaStatus(cudaMemcpyAsync(buffers_[slot] + i * chunk, updates[i].data() + begin,
-                                          len * sizeof(float), cudaMemcpyHostToDevice,
-                                          streams_[slot]),
-                          "cudaMemcpyAsync of an update chunk");
+    if (reuse || into_kept) c.rows = {kept_matrix_ + begin, kept_stride_, n, len};
+    for (std::size_t i = 0; i < n && status.ok() && !reuse; ++i) {
+      float* to = const_cast<float*>(c.rows.data) + i * c.rows.stride;
+      status = device_rows[i] != nullptr
+                   ? CudaStatus(cudaMemcpyAsync(to, device_rows[i] + begin, len * sizeof(float),
+                                                cudaMemcpyDeviceToDevice, streams_[slot]),
+                                "cudaMemcpyAsync of a kept chunk")
+                   : CudaStatus(cudaMemcpyAsync(to, updates[i].data() + begin,
+                                                len * sizeof(float), cudaMemcpyHostToDevice,
+                                                streams_[slot]),
+                                "cudaMemcpyAsync of an update chunk");
     }
     if (status.ok()) status = compute(c);
   }
   Status synced = Synchronize();  // also before an error return: the host buffers are unpinned
+  if (status.ok() && synced.ok() && into_kept) kept_.assign(updates.begin(), updates.end());
   return status.ok() ? synced : status;
 }
 

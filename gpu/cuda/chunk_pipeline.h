@@ -7,6 +7,15 @@
 // copies are asynchronous DMA. Per-chunk work is the caller's: a callback enqueues it on the
 // chunk's stream and may keep per-slot accumulators (the two slots run concurrently).
 //
+// Rows can also be kept on the device, in one matrix of every row, when they fit in half the
+// free device memory: staged one by one as the round's updates arrive (Stage), so that the
+// copies overlap the round instead of delaying its end, or copied by a first pass that asks to
+// keep them (the Gram matrix before a weighted sum). A run over exactly the kept updates copies
+// nothing; a run over some of them copies their rows on the device. Host-to-device bandwidth
+// (tens of GB/s) is what bounds a round from host memory, so this is where the time goes. The
+// caller says when the views become invalid (Forget); the matrix stays allocated for the next
+// round, so it holds the device memory of the largest round seen.
+//
 // Thread safety: one Run at a time per object; the object may be reused across rounds (its
 // streams and buffers are kept).
 #pragma once
@@ -15,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -50,17 +60,40 @@ class ChunkPipeline {
   // For each chunk of the updates' coordinates: copies it to the device, then calls
   // compute(chunk) to enqueue work on chunk.stream (results copied back into `host_out`, which
   // is page-locked along with the updates; it may be empty). Returns once all of it is done,
-  // or with the first error. REQUIRES: CheckUpdates passed for `updates`.
+  // or with the first error. keep: keep the rows on the device for later runs, when they fit.
+  // A run over exactly the kept updates copies nothing. REQUIRES: CheckUpdates passed.
   Status Run(robust::UpdateViews updates, std::span<double> host_out,
-             const std::function<Status(const DeviceChunk&)>& compute);
+             const std::function<Status(const DeviceChunk&)>& compute, bool keep = false);
+
+  // Starts copying `update` to the device as the next kept row, while the round's other
+  // updates still arrive, so that a later Run over the staged updates copies nothing. Staging
+  // stops for the round (later runs copy from the host) when the rows no longer fit or their
+  // lengths differ. REQUIRES: `update` stays valid and unchanged until Forget().
+  Status Stage(robust::UpdateView update);
+  // Whether the rows of exactly these updates are on the device, kept by a run or staged.
+  bool Holds(robust::UpdateViews updates) const;
+  // The kept rows' host memory may change from now on: the next run copies again, and staging
+  // starts afresh.
+  void Forget() {
+    kept_.clear();
+    staging_stopped_ = false;
+  }
 
  private:
   explicit ChunkPipeline(std::size_t chunk_bytes) : chunk_bytes_(chunk_bytes) {}
   Status Synchronize();
+  // Makes `kept_matrix_` hold `rows` rows of `stride` floats, keeping its first `preserved`
+  // rows (of the same stride), if that fits in half the free device memory; false otherwise.
+  Result<bool> ReserveKept(std::size_t rows, std::size_t stride, std::size_t preserved = 0);
 
   const std::size_t chunk_bytes_;
   cudaStream_t streams_[kSlots] = {};
   float* buffers_[kSlots] = {};
+  float* kept_matrix_ = nullptr;  // row i at kept_matrix_ + i * kept_stride_
+  std::size_t kept_capacity_ = 0;  // floats
+  std::size_t kept_stride_ = 0;
+  std::vector<robust::UpdateView> kept_;  // empty when nothing is held
+  bool staging_stopped_ = false;
 };
 
 }  // namespace tributary::gpu::cuda

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <cuda_runtime_api.h>
 #include <spdlog/spdlog.h>
 
 #include "gpu/cuda/kernels.h"
@@ -14,13 +16,51 @@
 #include "robust/bulyan.h"
 #include "robust/coordinate_wise.h"
 #include "robust/flag_aggregator.h"
+#include "robust/gram.h"
 #include "robust/krum.h"
+#include "robust/norm_clipping.h"
+#include "robust/normalized_mean.h"
 #include "robust/rule_factory.h"
 
 namespace tributary::gpu::cuda {
 namespace {
 
 using robust::UpdateViews;
+
+// Page-locked host memory for a rule's aggregate (cudaMallocHost), grown as rounds need: the
+// results come back by DMA, without pinning the caller's buffer every round.
+class PinnedScratch {
+ public:
+  PinnedScratch() = default;
+  PinnedScratch(const PinnedScratch&) = delete;
+  PinnedScratch& operator=(const PinnedScratch&) = delete;
+  ~PinnedScratch() { Release(); }
+
+  // n doubles, or nothing when CUDA cannot lock that much.
+  std::optional<std::span<double>> Get(std::size_t n) {
+    if (n > capacity_) {
+      Release();
+      void* data = nullptr;
+      if (cudaMallocHost(&data, n * sizeof(double)) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return std::nullopt;
+      }
+      data_ = static_cast<double*>(data);
+      capacity_ = n;
+    }
+    return std::span<double>(data_, n);
+  }
+
+ private:
+  void Release() {
+    if (data_ != nullptr) (void)cudaFreeHost(data_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+
+  double* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
 
 // What a rule computes at Finish(), given the round's updates and their weights.
 using CudaMath = std::function<Status(DeviceReductions&, UpdateViews, std::span<const double>,
@@ -39,6 +79,7 @@ class CudaRule final : public robust::RobustRule {
   Status Begin(const aggregator::RoundInfo& info) override {
     updates_.clear();
     weights_.clear();
+    device_->Forget();
     begun_ = false;
     if (info.dim == 0) return Status::InvalidArgument(std::string(Name()) + ": dimension 0");
     // The held rules' Begin() only checks; fedavg's would allocate its CPU sum for nothing.
@@ -58,16 +99,23 @@ class CudaRule final : public robust::RobustRule {
     if (!(std::isfinite(weight) && weight > 0.0)) {
       return Status::InvalidArgument(name + ": an update's weight must be finite and > 0");
     }
+    TRIBUTARY_RETURN_IF_ERROR(device_->Stage(update));  // its copy overlaps the round
     updates_.push_back(update);
     weights_.push_back(weight);
     return Status::Ok();
   }
 
  protected:
+  std::span<double> FinishScratch(std::size_t n) override {
+    const std::optional<std::span<double>> pinned = pinned_scratch_.Get(n);
+    return pinned ? *pinned : RobustRule::FinishScratch(n);
+  }
+
   Status Compute(std::span<double> out) override {
     if (!begun_) return Status::FailedPrecondition(std::string(Name()) + ": Finish() before Begin()");
     Status status = math_(*device_, updates_, weights_, out);
-    updates_.clear();  // the views are valid only until Finish() returns
+    device_->Forget();  // the views are valid only until Finish() returns
+    updates_.clear();
     weights_.clear();
     begun_ = false;
     return status;
@@ -81,6 +129,7 @@ class CudaRule final : public robust::RobustRule {
   bool begun_ = false;
   std::vector<robust::UpdateView> updates_;
   std::vector<double> weights_;
+  PinnedScratch pinned_scratch_;
 };
 
 Status FedAvg(DeviceReductions& device, UpdateViews u, std::span<const double> weights,
@@ -104,6 +153,30 @@ CudaMath FromGram(std::string name, std::size_t min_updates, GramCoefficients co
     TRIBUTARY_ASSIGN_OR_RETURN(std::vector<double> c, coefficients(gram));
     return device.WeightedSum(u, c, out);
   };
+}
+
+// Rules whose result is Σ c_i x_i with c computed from the squared norms.
+using NormCoefficients = std::function<Result<std::vector<double>>(std::span<const double>)>;
+
+CudaMath FromNorms(std::string name, NormCoefficients coefficients) {
+  return [=](DeviceReductions& device, UpdateViews u, std::span<const double>,
+             std::span<double> out) -> Status {
+    TRIBUTARY_RETURN_IF_ERROR(robust::CheckUpdates(name, u, 1, out));
+    TRIBUTARY_ASSIGN_OR_RETURN(std::vector<double> squared_norms, device.SquaredNorms(u));
+    TRIBUTARY_ASSIGN_OR_RETURN(std::vector<double> c, coefficients(squared_norms));
+    return device.WeightedSum(u, c, out);
+  };
+}
+
+Status Bulyan(DeviceReductions& device, UpdateViews u, std::size_t f, std::span<double> out) {
+  TRIBUTARY_RETURN_IF_ERROR(robust::CheckUpdates("bulyan", u, 4 * f + 3, out));
+  TRIBUTARY_ASSIGN_OR_RETURN(Eigen::MatrixXd gram, device.Gram(u));
+  if (u.size() - 2 * f > kMaxSelectionRows) return robust::BulyanFromGram(u, gram, f, out);
+  TRIBUTARY_ASSIGN_OR_RETURN(std::vector<std::size_t> selected,
+                             robust::BulyanSelect(robust::SquaredDistancesFromGram(gram), f));
+  std::vector<robust::UpdateView> views;
+  for (std::size_t i : selected) views.push_back(u[i]);
+  return device.BulyanMean(views, selected.size() - 2 * f, out);
 }
 
 // The coordinate-wise rules: on the GPU up to kMaxSelectionRows updates, on the CPU beyond.
@@ -144,11 +217,16 @@ Result<CudaMath> MathFor(std::string_view name, const robust::RuleOptions& optio
   }
   if (name == "bulyan") {
     return CudaMath([f](DeviceReductions& device, UpdateViews u, std::span<const double>,
-                        std::span<double> out) -> Status {
-      TRIBUTARY_RETURN_IF_ERROR(robust::CheckUpdates("bulyan", u, 4 * f + 3, out));
-      TRIBUTARY_ASSIGN_OR_RETURN(Eigen::MatrixXd gram, device.Gram(u));
-      return robust::BulyanFromGram(u, gram, f, out);
+                        std::span<double> out) { return Bulyan(device, u, f, out); });
+  }
+  if (name == "normclip") {
+    const std::optional<double> clip_norm = options.clip_norm;
+    return FromNorms("normclip", [clip_norm](std::span<const double> squared_norms) {
+      return robust::NormClippingCoefficients(squared_norms, clip_norm);
     });
+  }
+  if (name == "normalized-mean") {
+    return FromNorms("normalized-mean", robust::NormalizedMeanCoefficients);
   }
   if (name == "median") {
     return Selection(

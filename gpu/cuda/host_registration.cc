@@ -9,6 +9,20 @@
 #include <spdlog/spdlog.h>
 
 namespace tributary::gpu::cuda {
+namespace {
+
+// Whether CUDA already holds this byte's page locked (registered by an owner that outlives
+// us, such as an aggregator's pinned pool, or allocated with cudaMallocHost).
+bool IsRegistered(const void* ptr) {
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, ptr) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeHost;
+}
+
+}  // namespace
 
 HostRegistration::HostRegistration(std::span<const std::pair<const void*, std::size_t>> ranges) {
   const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
@@ -16,6 +30,11 @@ HostRegistration::HostRegistration(std::span<const std::pair<const void*, std::s
   for (const auto& [start, bytes] : ranges) {
     if (bytes == 0) continue;
     const auto begin = reinterpret_cast<std::uintptr_t>(start);
+    // Locked already (by an owner that outlives us): leave it so. Its first and last byte
+    // tell, not its pages: a page-locked allocation need not fill its last page.
+    if (IsRegistered(start) && IsRegistered(reinterpret_cast<const void*>(begin + bytes - 1))) {
+      continue;
+    }
     pages.emplace_back(begin / page * page, (begin + bytes + page - 1) / page * page);
   }
   std::sort(pages.begin(), pages.end());

@@ -4,9 +4,9 @@
 //
 // Ranges are widened to whole pages and merged first: the rows of one .npy matrix, or the
 // slots of one shared-memory pool, share pages at their edges, and CUDA refuses to register a
-// page twice. Registration is best effort: memory CUDA cannot lock (already registered by
-// someone else, or locked-memory limits) stays pageable and copies from it still work, only
-// without overlap. REQUIRES: the buffers outlive the object and are not freed while it lives.
+// page twice. A range that is locked already (gpu/host_pinning.h) is left as it is.
+// Registration is best effort: memory CUDA cannot lock (partly registered by someone else, or
+// locked-memory limits) stays pageable and copies from it still work, only without overlap. REQUIRES: the buffers outlive the object and are not freed while it lives.
 //
 // Thread safety: not thread-safe; one object per call that streams the buffers.
 #pragma once

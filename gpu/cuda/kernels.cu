@@ -1,10 +1,12 @@
 // The CUDA kernels of gpu/ (see kernels.h): fused weighted sums, widening for the Gram GEMM,
-// squared norms and per-coordinate selection.
+// squared norms and per-coordinate selection (median, trimmed mean, Bulyan's window).
 #include "gpu/cuda/kernels.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+
+#include "robust/internal/bulyan_window.h"
 
 namespace tributary::gpu::cuda {
 namespace {
@@ -44,9 +46,10 @@ __global__ void WeightedSumKernel(DeviceRows<T> x, const double* coefficients, d
   if (k >= x.len) return;
   double acc[4] = {0.0, 0.0, 0.0, 0.0};
   for (std::size_t i = 0; i < x.rows; ++i) {
+    const double c = coefficients[i];
+    if (c == 0.0) continue;  // never read: the row may hold anything, NaN included
     double v[4];
     Load4(x.data + i * x.stride + k, v);
-    const double c = coefficients[i];
     for (int j = 0; j < 4; ++j) acc[j] += c * v[j];
   }
   for (int j = 0; j < 4 && k + j < x.len; ++j) out[k + j] = acc[j];
@@ -119,6 +122,16 @@ __global__ void TrimmedMeanKernel(DeviceRows<float> x, std::size_t f, double* ou
   out[k] = sum / static_cast<double>(x.rows - 2 * f);
 }
 
+// Bulyan's second stage (robust/bulyan.h) over the selected rows.
+template <int kCapacity>
+__global__ void BulyanMeanKernel(DeviceRows<float> x, std::size_t beta, double* out) {
+  const std::size_t k = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x;
+  if (k >= x.len) return;
+  float v[kCapacity];
+  SortedColumn(x, k, v);
+  out[k] = robust::internal::BulyanWindowMean(v, x.rows, beta);
+}
+
 // Runs `launch` with the smallest local-array capacity that holds `rows` values.
 template <typename Launch>
 cudaError_t WithCapacity(std::size_t rows, Launch launch) {
@@ -171,6 +184,16 @@ cudaError_t LaunchTrimmedMean(DeviceRows<float> x, std::size_t f, double* out,
   return WithCapacity(x.rows, [&](auto capacity) {
     TrimmedMeanKernel<decltype(capacity)::value>
         <<<BlocksFor(x.len), kThreads, 0, stream>>>(x, f, out);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchBulyanMean(DeviceRows<float> x, std::size_t beta, double* out,
+                             cudaStream_t stream) {
+  if (x.len == 0) return cudaSuccess;
+  return WithCapacity(x.rows, [&](auto capacity) {
+    BulyanMeanKernel<decltype(capacity)::value>
+        <<<BlocksFor(x.len), kThreads, 0, stream>>>(x, beta, out);
     return cudaGetLastError();
   });
 }

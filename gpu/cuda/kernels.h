@@ -33,7 +33,8 @@ struct DeviceRows {
 // coordinate's values in its own local array); rounds with more run on the CPU.
 inline constexpr std::size_t kMaxSelectionRows = 256;
 
-// out[k] = Σ_i coefficients[i] · x_i[k] for k < len: every update read once, in one pass.
+// out[k] = Σ_i coefficients[i] · x_i[k] for k < len: every update read once, in one pass;
+// rows whose coefficient is 0 are not read at all (they may hold NaN).
 // coefficients: `rows` doubles on the device; out: len doubles on the device.
 template <typename T>
 cudaError_t LaunchWeightedSum(DeviceRows<T> x, const double* coefficients, double* out,
@@ -60,5 +61,10 @@ cudaError_t LaunchAddSquaredNorms(DeviceRows<T> x, double* norms, cudaStream_t s
 cudaError_t LaunchCoordinateMedian(DeviceRows<float> x, double* out, cudaStream_t stream);
 cudaError_t LaunchTrimmedMean(DeviceRows<float> x, std::size_t f, double* out,
                               cudaStream_t stream);
+// Bulyan's second stage over the selected rows (robust/bulyan.h): per coordinate, the mean of
+// the β values closest to their median; bit-identical to the CPU, which adds the window in
+// increasing order too. REQUIRES: 1 <= beta <= rows <= kMaxSelectionRows.
+cudaError_t LaunchBulyanMean(DeviceRows<float> x, std::size_t beta, double* out,
+                             cudaStream_t stream);
 
 }  // namespace tributary::gpu::cuda

@@ -1,5 +1,6 @@
 #include "gpu/cuda/reductions.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -112,7 +113,7 @@ Result<Eigen::MatrixXd> DeviceReductions::Gram(robust::UpdateViews updates) {
                                     &one, wide.get(), depth, wide.get(), depth, &one,
                                     gram.get(c.slot), rows),
                         "cublasDgemm (Gram)");
-  }));
+  }, /*keep=*/true));
   TRIBUTARY_ASSIGN_OR_RETURN(std::vector<double> sum, gram.Sum());
   const Eigen::MatrixXd k = Eigen::Map<const Eigen::MatrixXd>(sum.data(), n, n);
   return Eigen::MatrixXd(k.selfadjointView<Eigen::Lower>());  // exactly symmetric, as the CPU's
@@ -135,6 +136,9 @@ Status DeviceReductions::PerCoordinate(robust::UpdateViews updates, std::span<do
 Status DeviceReductions::WeightedSum(robust::UpdateViews updates,
                                      std::span<const double> coefficients,
                                      std::span<double> out) {
+  // Rows already on the device are all passed (the kernel skips zero coefficients); rows to
+  // copy are only those that count.
+  if (pipeline_->Holds(updates)) return WeightedSumOnDevice(updates, coefficients, out);
   std::vector<robust::UpdateView> used;
   std::vector<double> used_coefficients;
   for (std::size_t i = 0; i < updates.size(); ++i) {
@@ -146,15 +150,21 @@ Status DeviceReductions::WeightedSum(robust::UpdateViews updates,
     std::fill(out.begin(), out.end(), 0.0);
     return Status::Ok();
   }
+  return WeightedSumOnDevice(used, used_coefficients, out);
+}
+
+Status DeviceReductions::WeightedSumOnDevice(robust::UpdateViews updates,
+                                             std::span<const double> coefficients,
+                                             std::span<double> out) {
   double* device_coefficients = nullptr;
-  const std::size_t bytes = used.size() * sizeof(double);
+  const std::size_t bytes = coefficients.size() * sizeof(double);
   TRIBUTARY_RETURN_IF_ERROR(
       CudaStatus(cudaMalloc(reinterpret_cast<void**>(&device_coefficients), bytes), "cudaMalloc"));
-  Status status = CudaStatus(cudaMemcpy(device_coefficients, used_coefficients.data(), bytes,
+  Status status = CudaStatus(cudaMemcpy(device_coefficients, coefficients.data(), bytes,
                                         cudaMemcpyHostToDevice),
                              "cudaMemcpy of coefficients");
   if (status.ok()) {
-    status = PerCoordinate(used, out, [&](const DeviceChunk& c, double* result) {
+    status = PerCoordinate(updates, out, [&](const DeviceChunk& c, double* result) {
       return LaunchWeightedSum(c.rows, device_coefficients, result, c.stream);
     });
   }
@@ -168,7 +178,7 @@ Result<std::vector<double>> DeviceReductions::SquaredNorms(robust::UpdateViews u
   TRIBUTARY_RETURN_IF_ERROR(pipeline_->Run(updates, {}, [&](const DeviceChunk& c) {
     return CudaStatus(LaunchAddSquaredNorms(c.rows, norms.get(c.slot), c.stream),
                       "squared-norms kernel");
-  }));
+  }, /*keep=*/true));
   return norms.Sum();
 }
 
@@ -182,6 +192,13 @@ Status DeviceReductions::TrimmedMean(robust::UpdateViews updates, std::size_t f,
                                      std::span<double> out) {
   return PerCoordinate(updates, out, [f](const DeviceChunk& c, double* result) {
     return LaunchTrimmedMean(c.rows, f, result, c.stream);
+  });
+}
+
+Status DeviceReductions::BulyanMean(robust::UpdateViews selected, std::size_t beta,
+                                    std::span<double> out) {
+  return PerCoordinate(selected, out, [beta](const DeviceChunk& c, double* result) {
+    return LaunchBulyanMean(c.rows, beta, result, c.stream);
   });
 }
 

@@ -4,6 +4,9 @@
 // to double, as the CPU widens them), weighted sums, squared norms, the coordinate-wise median
 // and trimmed mean. Updates stay in host memory and stream through the GPU in chunks
 // (chunk_pipeline.h); the rules of robust/ run their small n×n parts on the CPU around them.
+// The first passes of two-pass rules (Gram, SquaredNorms) keep the rows on the device when
+// they fit, so that the weighted sum that follows over the same updates copies nothing; call
+// Forget() once the update views may change.
 //
 // Thread safety: one call at a time per object (it owns two streams and two cuBLAS handles);
 // reuse one object across rounds.
@@ -46,6 +49,15 @@ class DeviceReductions {
   // REQUIRES: updates.size() <= kMaxSelectionRows; TrimmedMean: 2f < updates.size().
   Status CoordinateMedian(robust::UpdateViews updates, std::span<double> out);
   Status TrimmedMean(robust::UpdateViews updates, std::size_t f, std::span<double> out);
+  // Bulyan's second stage over its selected updates (robust::BulyanFromGram).
+  // REQUIRES: 1 <= beta <= updates.size() <= kMaxSelectionRows.
+  Status BulyanMean(robust::UpdateViews selected, std::size_t beta, std::span<double> out);
+
+  // Starts copying an update of the round to the device as it arrives (ChunkPipeline::Stage):
+  // the reductions over the round's updates then copy nothing.
+  Status Stage(robust::UpdateView update) { return pipeline_->Stage(update); }
+  // The views given so far may change: nothing kept on the device is reused after this.
+  void Forget() { pipeline_->Forget(); }
 
  private:
   DeviceReductions() = default;
@@ -53,6 +65,8 @@ class DeviceReductions {
   // back into out at the chunk's offset.
   template <typename Launch>
   Status PerCoordinate(robust::UpdateViews updates, std::span<double> out, Launch launch);
+  Status WeightedSumOnDevice(robust::UpdateViews updates, std::span<const double> coefficients,
+                             std::span<double> out);
 
   std::unique_ptr<ChunkPipeline> pipeline_;
   cublasHandle_t blas_[ChunkPipeline::kSlots] = {};  // one per stream: cuBLAS workspaces

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "gpu/host_pinning.h"
 #include "gpu/rule_factory.h"
 #include "tests/gpu/cuda_test_util.h"
 
@@ -48,6 +49,9 @@ TEST_F(CudaRules, MatchTheCpuRules) {
       {"bulyan", {.f = 2}, false},
       {"flag", {}, false},
       {"flag", {.m = 2, .lambda = 0.5, .iters = 6}, false},
+      {"normclip", {}, false},
+      {"normclip", {.clip_norm = 2.0}, false},
+      {"normalized-mean", {}, false},
       {"median", {}, true},
       {"trimmed-mean", {.f = 3}, true},
   };
@@ -96,6 +100,35 @@ TEST_F(CudaRules, CudaChoiceRunsRulesWithoutCudaImplementationOnTheCpu) {
   Result<std::unique_ptr<robust::RobustRule>> rule = CreateRule("geomed", {}, DeviceChoice::kCuda);
   ASSERT_TRUE(rule.has_value()) << rule.error();
   EXPECT_EQ((*rule)->Name(), "geomed");
+}
+
+// An aggregator pins its pool once; each round's pipeline then finds the memory locked already
+// and leaves it so (no second registration, which CUDA would refuse).
+TEST_F(CudaRules, RulesOverMemoryPinnedAcrossRoundsMatchTheCpu) {
+  const auto u = testing::QuantizedGaussian(9, kDim, 11);
+  std::vector<float> pool;  // the rows back to back, as slots of one pool
+  for (const auto& row : u.rows) pool.insert(pool.end(), row.begin(), row.end());
+  const std::unique_ptr<HostPinning> pinned =
+      HostPinning::ForRule(DeviceChoice::kCuda, "krum", std::as_bytes(std::span(pool)));
+  ASSERT_GE(pinned->locked_bytes(), pool.size() * sizeof(float));
+  Result<std::unique_ptr<robust::RobustRule>> rule = CreateCudaRule("krum", {.f = 2});
+  ASSERT_TRUE(rule.has_value()) << rule.error();
+  // Round 1 as the offline CLI takes it (double), round 2 as an aggregator does (float, into
+  // the rule's own page-locked scratch).
+  std::vector<double> out(u.dim());
+  std::vector<float> published(u.dim());
+  for (int round = 1; round <= 2; ++round) {
+    ASSERT_TRUE((*rule)->Begin({.round = static_cast<uint64_t>(round), .dim = u.dim()}).ok());
+    for (std::size_t i = 0; i < u.rows.size(); ++i) {
+      ASSERT_TRUE((*rule)->Add(std::span(pool).subspan(i * u.dim(), u.dim()), 1.0).ok());
+    }
+    ASSERT_TRUE(round == 1 ? (*rule)->FinishDouble(out).ok() : (*rule)->Finish(published).ok());
+  }
+  Result<std::vector<double>> cpu = robust::testing::RunRule("krum", {.f = 2}, u);
+  ASSERT_TRUE(cpu.has_value()) << cpu.error();
+  EXPECT_LT(testing::RelativeError(out, *cpu), 1e-5);
+  EXPECT_LT(testing::RelativeError(std::vector<double>(published.begin(), published.end()), *cpu),
+            1e-5);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gpu/host_pinning.h"
 #include "gpu/rule_factory.h"
 #include "robust/rule_factory.h"
 
@@ -116,6 +117,24 @@ TEST(GpuRuleFactory, CudaWithoutDeviceIsAClearError) {
   EXPECT_EQ(rule.error().code(), StatusCode::kFailedPrecondition);
   EXPECT_TRUE(rule.error().message().starts_with("--device cuda: no CUDA device"))
       << rule.error().message();
+}
+
+TEST(GpuHostPinning, PinsNothingForTheCpuOrARuleWithoutCudaImplementation) {
+  std::vector<std::byte> region(1 << 20);
+  EXPECT_EQ(HostPinning::ForRule(DeviceChoice::kCpu, "krum", region)->locked_bytes(), 0u);
+  EXPECT_EQ(HostPinning::ForRule(DeviceChoice::kAuto, "geomed", region)->locked_bytes(), 0u);
+  EXPECT_EQ(HostPinning::ForRule(DeviceChoice::kAuto, "krum", {})->locked_bytes(), 0u);
+}
+
+TEST(GpuHostPinning, PinsForACudaRuleExactlyWhenADeviceIsPresent) {
+  std::vector<std::byte> region(1 << 20);
+  const std::size_t locked =
+      HostPinning::ForRule(DeviceChoice::kAuto, "krum", region)->locked_bytes();
+  if (ProbeCudaDevice().has_value()) {
+    EXPECT_GE(locked, region.size());  // whole pages around the region
+  } else {
+    EXPECT_EQ(locked, 0u) << "no device: " << ProbeCudaDevice().error().message();
+  }
 }
 
 }  // namespace
