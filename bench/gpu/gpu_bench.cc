@@ -1,12 +1,15 @@
 // Benchmarks of gpu/: each kernel on device-resident updates (GB/s, and the fraction of the
 // card's memory bandwidth from its memory clock and bus width; GFLOP/s for the Gram matrix),
-// and Krum and Flag end to end from host memory, CUDA against the CPU.
+// the cost of page-locking a round's updates, and the rules end to end from host memory: CUDA
+// with the updates pinned across rounds (as an aggregator pins its pool), CUDA pinning them
+// per round, and the CPU.
 //
 // n ∈ {15, 50} updates of d = 11.2M coordinates (ResNet-18). Without a CUDA device every
 // benchmark reports an error and is skipped.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,6 +20,7 @@
 #include "gpu/cuda/kernels.h"
 #include "gpu/cuda/reductions.h"
 #include "gpu/device.h"
+#include "gpu/host_pinning.h"
 #include "gpu/rule_factory.h"
 
 namespace tributary::gpu::cuda {
@@ -176,27 +180,99 @@ void BM_Gram(benchmark::State& state) {
   cudaFree(gram);
 }
 
-// One round of `rule` from host memory, through the AggregationRule interface.
-void BM_Rule(benchmark::State& state, std::string rule, DeviceChoice device) {
+// Page-locking n host updates (cudaHostRegister) and releasing them: what a round pays when
+// its updates were not pinned before (ChunkPipeline pins them for the round).
+void BM_HostRegister(benchmark::State& state) {
+  if (SkipWithoutDevice(state)) return;
+  const std::size_t n = state.range(0);
+  void* data = const_cast<float*>(HostUpdates().data());
+  for (auto _ : state) {
+    if (cudaError_t e = cudaHostRegister(data, n * kDim * sizeof(float), cudaHostRegisterDefault);
+        e != cudaSuccess) {
+      state.SkipWithError(cudaGetErrorString(e));
+      return;
+    }
+    cudaHostUnregister(data);
+  }
+  state.counters["GB/s"] = benchmark::Counter(
+      n * kDim * sizeof(float), benchmark::Counter::kIsIterationInvariantRate,
+      benchmark::Counter::kIs1000);
+}
+
+// The ceiling of every rule that reads its updates from host memory: n pinned updates copied
+// to the device (cudaMemcpyAsync, one stream).
+void BM_HostToDevice(benchmark::State& state) {
+  if (SkipWithoutDevice(state)) return;
+  const std::size_t n = state.range(0), bytes = n * kDim * sizeof(float);
+  void* data = const_cast<float*>(HostUpdates().data());
+  float* device = nullptr;
+  if (cudaHostRegister(data, bytes, cudaHostRegisterDefault) != cudaSuccess ||
+      cudaMalloc(&device, bytes) != cudaSuccess) {
+    state.SkipWithError("cannot pin the updates or allocate their device copy");
+    return;
+  }
+  TimeKernel(state, static_cast<double>(bytes), [&] {
+    cudaMemcpyAsync(device, data, bytes, cudaMemcpyHostToDevice, nullptr);
+  });
+  cudaFree(device);
+  cudaHostUnregister(data);
+}
+
+// One round of `rule` from host memory, through the AggregationRule interface. pinned: the
+// updates stay page-locked across rounds (HostPinning, as an aggregator pins its pool), so a
+// round pays only for the copies and the kernels; otherwise each round pins them.
+void BM_Rule(benchmark::State& state, std::string rule, DeviceChoice device, bool pinned) {
   if (device == DeviceChoice::kCuda && SkipWithoutDevice(state)) return;
   const std::size_t n = state.range(0);
   Result<std::unique_ptr<robust::RobustRule>> r =
-      CreateRule(rule, rule == "krum" ? robust::RuleOptions{.f = 5} : robust::RuleOptions{},
+      CreateRule(rule,
+                 rule == "krum" || rule == "trimmed-mean" ? robust::RuleOptions{.f = 5}
+                 : rule == "bulyan"                       ? robust::RuleOptions{.f = 2}
+                                                          : robust::RuleOptions{},
                  device);
   if (!r.has_value()) {
     state.SkipWithError(r.error().message().c_str());
     return;
   }
   const std::vector<robust::UpdateView> views = Views(n);
-  std::vector<double> out(kDim);
+  std::vector<float> out(kDim);  // what an aggregator publishes
+  std::unique_ptr<HostPinning> pinning;
+  if (pinned) {
+    pinning = HostPinning::ForRule(
+        device, rule, std::as_bytes(std::span(HostUpdates().data(), n * kDim)));
+    if (pinning->locked_bytes() == 0) {
+      state.SkipWithError("the updates could not be page-locked");
+      return;
+    }
+  }
+  // A round: Begin and Add every update, then, once the device has copied what Add staged,
+  // Finish. In a platform round the updates arrive over the network, far slower than PCIe, so
+  // the copies are done when the last update arrives; finish_ms is the round's latency from
+  // then on, the real time all of it.
+  double finish_seconds = 0;
+  auto round = [&]() -> Status {
+    TRIBUTARY_RETURN_IF_ERROR((*r)->Begin({.round = 1, .dim = kDim}));
+    for (const auto& v : views) TRIBUTARY_RETURN_IF_ERROR((*r)->Add(v, 1.0));
+    if (device == DeviceChoice::kCuda) cudaDeviceSynchronize();
+    const auto start = std::chrono::steady_clock::now();
+    Status finished = (*r)->Finish(out);
+    finish_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return finished;
+  };
+  // One untimed round first: an aggregator reuses its rule round after round, and the first
+  // one allocates (device buffers, cuBLAS workspaces).
+  if (Status s = round(); !s.ok()) {
+    state.SkipWithError(s.message().c_str());
+    return;
+  }
+  finish_seconds = 0;
   for (auto _ : state) {
-    (void)(*r)->Begin({.round = 1, .dim = kDim});
-    for (const auto& v : views) (void)(*r)->Add(v, 1.0);
-    if (Status s = (*r)->FinishDouble(out); !s.ok()) {
+    if (Status s = round(); !s.ok()) {
       state.SkipWithError(s.message().c_str());
       return;
     }
   }
+  state.counters["finish_ms"] = 1e3 * finish_seconds / static_cast<double>(state.iterations());
   state.counters["GB/s"] = benchmark::Counter(
       n * kDim * sizeof(float), benchmark::Counter::kIsIterationInvariantRate,
       benchmark::Counter::kIs1000);
@@ -213,11 +289,29 @@ void Register() {
   kernel(benchmark::RegisterBenchmark("Kernel/Median", BM_Selection, true));
   kernel(benchmark::RegisterBenchmark("Kernel/TrimmedMean", BM_Selection, false));
   kernel(benchmark::RegisterBenchmark("Kernel/Gram", BM_Gram));
-  for (const char* rule : {"krum", "flag", "median", "fedavg"}) {
-    for (DeviceChoice device : {DeviceChoice::kCuda, DeviceChoice::kCpu}) {
-      const std::string name =
-          std::string("Rule/") + rule + "/" + std::string(DeviceChoiceName(device));
-      benchmark::RegisterBenchmark(name.c_str(), BM_Rule, rule, device)
+  benchmark::RegisterBenchmark("Host/CopyToDevice", BM_HostToDevice)
+      ->Arg(50)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(5);
+  benchmark::RegisterBenchmark("Host/Register", BM_HostRegister)
+      ->Arg(50)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(3);
+  struct Variant {
+    const char* name;
+    DeviceChoice device;
+    bool pinned;
+  };
+  for (const char* rule :
+       {"krum", "flag", "bulyan", "normclip", "median", "trimmed-mean", "fedavg"}) {
+    for (const Variant& v : {Variant{"cuda-pinned", DeviceChoice::kCuda, true},
+                             Variant{"cuda", DeviceChoice::kCuda, false},
+                             Variant{"cpu", DeviceChoice::kCpu, false}}) {
+      const std::string name = std::string("Rule/") + rule + "/" + v.name;
+      benchmark::RegisterBenchmark(name.c_str(), BM_Rule, rule, v.device, v.pinned)
+          ->Arg(15)
           ->Arg(50)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond)
