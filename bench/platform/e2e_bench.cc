@@ -402,6 +402,9 @@ class TributaryRoundServer final : public RoundServer {
 // bench/baseline/flower_style_server.py, started with /usr/bin/python3.
 class BaselineRoundServer final : public RoundServer {
  public:
+  // Longest a Fit or GetParameters may take before the run fails.
+  static constexpr std::chrono::seconds kRpcDeadline{300};
+
   BaselineRoundServer(uint32_t clients, uint32_t channels) {
     dir_ = std::filesystem::temp_directory_path() /
            ("tributary-baseline-" + std::to_string(getpid()));
@@ -444,18 +447,40 @@ class BaselineRoundServer final : public RoundServer {
         res.set_num_examples(int64_t(examples));
         res.mutable_parameters()->set_tensor_type("numpy.ndarray");
         *res.mutable_parameters()->add_tensors() = NpySave(update);
-        grpc::ClientContext ctx;
-        tributary::bench::baseline::FitAck ack;
-        return server_->Stub(i_).Fit(&ctx, res, &ack).ok();
+        // A transient refusal (a connection being set up, a full server) is retried, as a
+        // Flower client's retry policy would; anything else fails the run with its status.
+        grpc::Status status;
+        for (int attempt = 0; attempt < 5; ++attempt) {
+          if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+          tributary::bench::baseline::FitAck ack;
+          status = server_->Stub(i_).Fit(&ctx, res, &ack);
+          if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+              status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+            break;
+          }
+        }
+        return Report("Fit", round, status);
       }
       bool Pull(uint32_t round) override {
         tributary::bench::baseline::GetParametersIns ins;
         ins.set_round(round);
-        grpc::ClientContext ctx;
+        grpc::ClientContext ctx;  // a round that never closes fails the run, not hangs it
+        ctx.set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
         tributary::bench::baseline::GetParametersRes res;
-        if (!server_->Stub(i_).GetParameters(&ctx, ins, &res).ok()) return false;
+        if (!Report("GetParameters", round, server_->Stub(i_).GetParameters(&ctx, ins, &res))) {
+          return false;
+        }
         server_->Record(round, res.aggregate_seconds());
         return res.parameters().tensors_size() == 1;
+      }
+      bool Report(const char* rpc, uint32_t round, const grpc::Status& status) {
+        if (!status.ok()) {
+          std::fprintf(stderr, "baseline client %u, round %u: %s: %s (code %d)\n", i_, round,
+                       rpc, status.error_message().c_str(), int(status.error_code()));
+        }
+        return status.ok();
       }
 
      private:
