@@ -124,12 +124,17 @@ TEST_F(BadInputTest, EachBadPushIsRefusedAndTheRoundStaysExact) {
 
   ASSERT_TRUE(PushUpdate(*stub_, job_, 1, "b", b, 30).ok());
   ASSERT_TRUE(PushUpdate(*stub_, job_, 1, "c", c, 60).ok());
-  // Round 1 is published: a late push for it is refused.
+  // Round 1 is closed: a late push for it is refused, while a client whose update it accepted
+  // and who retries (its acknowledgement lost) learns that it was accepted.
   ExpectRefused(PushUpdate(*stub_, job_, 1, "d", d, 10), grpc::FAILED_PRECONDITION, "closed");
+  ExpectRefused(PushUpdate(*stub_, job_, 1, "a", a, 10), grpc::ALREADY_EXISTS, "accepted it");
 
   client::Client sdk({.target = serve_.target(), .client_id = "a"});
   auto model = sdk.Pull(job_, 1, /*wait=*/true);
   ASSERT_TRUE(model) << model.error();
+  // Still so once round 2 is open; the retry changed nothing.
+  ExpectRefused(PushUpdate(*stub_, job_, 1, "b", b, 30), grpc::ALREADY_EXISTS, "accepted it");
+  EXPECT_EQ(serve_.GetJob(job_).updates_in_round(), 0u);
   EXPECT_EQ(model->version, 1u);
   ASSERT_EQ(model->values.size(), kParams);
   for (std::size_t i = 0; i < kParams; ++i) {

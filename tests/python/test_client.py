@@ -88,14 +88,47 @@ def test_delta_updates_step_from_the_initial_model(server):
         c.close()
 
 
-def test_sequentially_coded_job_publishes_exact_gradient_sums(server):
-    """M-SGC with B = 1, W = 2, lambda = 1 (delay T = 1): each round every worker asks for its
-    mini-tasks and pushes one result per task; version v is the sum of all the partition
-    gradients of gradient v, published by the end of round v + T."""
+@pytest.mark.parametrize("scheme", ["frc", "cyclic"])
+def test_coded_job_publishes_the_exact_sum_without_its_stragglers(server, scheme):
+    """A gradient-coded job of 6 workers tolerating 2 stragglers: join hands each worker its
+    partitions and coefficients; the first 4 coded results decode to the exact sum of the 6
+    partition gradients, which is published without the 2 others, whose late pushes are
+    refused."""
+    params, workers, stragglers = 2000, 6, 2
+    job = create_job(server, params, clients_per_round=workers, rounds=1,
+                     coding=job_pb2.CodingSpec(scheme=scheme, stragglers=stragglers))
+    rng = np.random.default_rng(11)
+    gradients = rng.standard_normal((workers, params))
+    clients = [tributary.Client(server, f"{scheme}{i}") for i in range(workers)]
+    results = []
+    for i, c in enumerate(clients):
+        task = c.join(job).task
+        assert task.worker == i and task.workers == workers
+        assert len(task.partitions) == stragglers + 1 == len(task.coefficients)
+        results.append(sum(k * gradients[p] for p, k in zip(task.partitions, task.coefficients)))
+    for c, result in zip(clients[:workers - stragglers], results):
+        c.push(result.astype(np.float32), num_examples=1, round=1)
+    model = clients[0].pull(1)
+    expected = gradients.sum(axis=0)
+    assert np.max(np.abs(model - expected)) <= 1e-4 * np.max(np.abs(expected))
+    for c, result in zip(clients[workers - stragglers:], results[workers - stragglers:]):
+        with pytest.raises(tributary.TributaryError) as late:
+            c.push(result.astype(np.float32), num_examples=1, round=1)
+        assert late.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    for c in clients:
+        c.close()
+
+
+@pytest.mark.parametrize("scheme", ["m-sgc", "sr-sgc"])
+def test_sequentially_coded_job_publishes_exact_gradient_sums(server, scheme):
+    """M-SGC and SR-SGC with B = 1, W = 2, lambda = 1 (delay T = 1 for both): each round every
+    worker asks for its mini-tasks and pushes one result per task; version v is the sum of all
+    the partition gradients of gradient v, published by the end of round v + T (SR-SGC, with
+    no straggler, in round v itself)."""
     params, workers, versions = 1000, 4, 3
     # The grace period outlasts this single-threaded loop: every round waits for all workers.
     job = create_job(server, params, clients_per_round=workers, rounds=versions, deadline_s=60,
-                     coding=job_pb2.CodingSpec(scheme="m-sgc", burst=1, window=2,
+                     coding=job_pb2.CodingSpec(scheme=scheme, burst=1, window=2,
                                                window_stragglers=1))
     rng = np.random.default_rng(3)
     clients = [tributary.Client(server, f"sgc{i}") for i in range(workers)]
@@ -111,6 +144,8 @@ def test_sequentially_coded_job_publishes_exact_gradient_sums(server):
 
     published = {}
     for round in range(1, first.rounds + 1):
+        if len(published) == versions:
+            break  # the job completed (SR-SGC needs no round beyond the last version's)
         for c in clients:
             reply = c.tasks(round)
             assert reply.round == round and reply.workers == workers
@@ -118,8 +153,10 @@ def test_sequentially_coded_job_publishes_exact_gradient_sums(server):
                 result = sum(k * gradient(task.version, p)
                              for p, k in zip(task.partitions, task.coefficients))
                 c.push(result.astype(np.float32), num_examples=1, round=round, task=task.slot)
-        version = round - 1  # T = 1
-        if version >= 1:
+        # Without stragglers SR-SGC decodes gradient v in round v; M-SGC's mini-tasks spread it
+        # over rounds v and v + 1. The node keeps few versions: pull each as it appears.
+        version = round - 1 if scheme == "m-sgc" else round
+        if 1 <= version <= versions:
             published[version] = clients[0].pull(version)
     assert sorted(published) == list(range(1, versions + 1))
     for version, model in published.items():
