@@ -21,6 +21,7 @@
 #include "cli/command.h"
 #include "cli/npy_file.h"
 #include "common/result.h"
+#include "gpu/host_pinning.h"
 #include "gpu/rule_factory.h"
 #include "robust/rule_factory.h"
 
@@ -62,6 +63,10 @@ Status RunAggregate(const AggregateArgs& args) {
                                      " updates in " + args.input_path);
     }
   }
+  // For a CUDA rule, the matrix page-locked once: each row then goes to the device by DMA as
+  // it is added.
+  const std::unique_ptr<gpu::HostPinning> pinned =
+      gpu::HostPinning::ForRule(device, args.rule, std::as_bytes(std::span(updates.values)));
   TRIBUTARY_RETURN_IF_ERROR(rule->Begin({.round = 1, .dim = updates.cols,
                                          .expected_updates = updates.rows}));
   for (std::size_t i = 0; i < updates.rows; ++i) {

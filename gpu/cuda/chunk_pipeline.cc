@@ -100,6 +100,9 @@ Result<bool> ChunkPipeline::ReserveKept(std::size_t rows, std::size_t stride,
 Status ChunkPipeline::Stage(robust::UpdateView update) {
   const std::size_t stride = (update.size() + 3) / 4 * 4, row = kept_.size();
   if (staging_stopped_ || update.empty()) return Status::Ok();
+  // Pageable memory would be copied synchronously at a fraction of the bus's speed, inside
+  // Add(): leave it to the run, which page-locks the round's rows and copies them by DMA.
+  if (!IsPageLocked(update.data(), update.size_bytes())) return Status::Ok();
   if (row > 0 && stride != kept_stride_) {
     staging_stopped_ = true;  // rows of another length: later runs copy from the host
     return Status::Ok();

@@ -66,9 +66,10 @@ class ChunkPipeline {
              const std::function<Status(const DeviceChunk&)>& compute, bool keep = false);
 
   // Starts copying `update` to the device as the next kept row, while the round's other
-  // updates still arrive, so that a later Run over the staged updates copies nothing. Staging
-  // stops for the round (later runs copy from the host) when the rows no longer fit or their
-  // lengths differ. REQUIRES: `update` stays valid and unchanged until Forget().
+  // updates still arrive, so that a later Run over the staged updates copies nothing. Only
+  // page-locked updates are staged (others are copied by the run); staging stops for the round
+  // when the rows no longer fit or their lengths differ. REQUIRES: `update` stays valid and
+  // unchanged until Forget().
   Status Stage(robust::UpdateView update);
   // Whether the rows of exactly these updates are on the device, kept by a run or staged.
   bool Holds(robust::UpdateViews updates) const;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include <cuda_runtime_api.h>
@@ -11,8 +12,6 @@
 namespace tributary::gpu::cuda {
 namespace {
 
-// Whether CUDA already holds this byte's page locked (registered by an owner that outlives
-// us, such as an aggregator's pinned pool, or allocated with cudaMallocHost).
 bool IsRegistered(const void* ptr) {
   cudaPointerAttributes attributes{};
   if (cudaPointerGetAttributes(&attributes, ptr) != cudaSuccess) {
@@ -24,17 +23,20 @@ bool IsRegistered(const void* ptr) {
 
 }  // namespace
 
+bool IsPageLocked(const void* data, std::size_t bytes) {
+  return bytes > 0 && IsRegistered(data) &&
+         IsRegistered(static_cast<const std::byte*>(data) + bytes - 1);
+}
+
 HostRegistration::HostRegistration(std::span<const std::pair<const void*, std::size_t>> ranges) {
   const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> pages;  // [begin, end), page-aligned
   for (const auto& [start, bytes] : ranges) {
     if (bytes == 0) continue;
     const auto begin = reinterpret_cast<std::uintptr_t>(start);
-    // Locked already (by an owner that outlives us): leave it so. Its first and last byte
-    // tell, not its pages: a page-locked allocation need not fill its last page.
-    if (IsRegistered(start) && IsRegistered(reinterpret_cast<const void*>(begin + bytes - 1))) {
-      continue;
-    }
+    // Locked already (by an owner that outlives us): leave it so. Its bytes tell, not its
+    // pages: a page-locked allocation need not fill its last page.
+    if (IsPageLocked(start, bytes)) continue;
     pages.emplace_back(begin / page * page, (begin + bytes + page - 1) / page * page);
   }
   std::sort(pages.begin(), pages.end());

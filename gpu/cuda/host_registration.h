@@ -18,6 +18,10 @@
 
 namespace tributary::gpu::cuda {
 
+// Whether CUDA holds [data, data + bytes) page-locked already (registered by an owner that
+// outlives the caller, or allocated with cudaMallocHost): its first and last byte tell.
+bool IsPageLocked(const void* data, std::size_t bytes);
+
 class HostRegistration {
  public:
   // Each range is (start, bytes).

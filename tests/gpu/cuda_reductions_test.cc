@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "gpu/cuda/host_registration.h"
 #include "gpu/cuda/kernels.h"
 #include "robust/bulyan.h"
 #include "robust/coordinate_wise.h"
@@ -166,16 +167,26 @@ TEST_F(CudaReductions, KeptRowsServeLaterPassesUntilForgotten) {
   EXPECT_LT(testing::RelativeError(out, expected), 1e-12);
 }
 
-// Updates staged as they arrive (more than the first allocation holds, so the kept matrix
-// grows and moves) are what later passes read, until Forget(); a row of another length stops
-// staging: the rows staged before it are read from the device, the others from the host.
+// Page-locked updates staged as they arrive (more than the first allocation holds, so the
+// kept matrix grows and moves) are what later passes read, until Forget(); a row of another
+// length stops staging: the rows staged before it are read from the device, the others from
+// the host. Pageable updates are not staged.
 TEST_F(CudaReductions, StagedUpdatesServeThePassesOfTheRound) {
   auto u = robust::testing::Gaussian(11, kDim, 6);
   const auto views = u.Views();
   const auto before = u;
+  const std::vector<float> shorter(kDim - 4, 1.0f);
+  std::vector<std::pair<const void*, std::size_t>> ranges;  // only page-locked rows are staged
+  for (const auto& view : views) ranges.emplace_back(view.data(), view.size_bytes());
+  ranges.emplace_back(shorter.data(), shorter.size() * sizeof(float));
+  auto pinned = std::make_unique<HostRegistration>(ranges);
+  ASSERT_TRUE(IsPageLocked(views[3].data(), views[3].size_bytes()));
   auto device = Make();
   ASSERT_TRUE(device);
   for (const auto& view : views) ASSERT_TRUE(device->Stage(view).ok());
+  // Staging copies page-locked rows asynchronously: let them land before the rows change
+  // (the contract says they don't; the test changes them to see which copy a pass reads).
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   for (auto& row : u.rows) row.assign(row.size(), 7.0f);
   std::vector<double> coefficients(views.size());
   for (std::size_t i = 0; i < coefficients.size(); ++i) coefficients[i] = 0.5 + i;
@@ -190,14 +201,24 @@ TEST_F(CudaReductions, StagedUpdatesServeThePassesOfTheRound) {
 
   device->Forget();  // the rows now hold 7: five staged, then a shorter row stops staging
   for (std::size_t i = 0; i < 5; ++i) ASSERT_TRUE(device->Stage(views[i]).ok());
-  const std::vector<float> shorter(kDim - 4, 1.0f);
   ASSERT_TRUE(device->Stage(shorter).ok());
   for (std::size_t i = 5; i < views.size(); ++i) ASSERT_TRUE(device->Stage(views[i]).ok());
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   auto mixed = u;  // what the passes read: the staged rows from the device, the rest from host
   for (auto& row : u.rows) row.assign(row.size(), 3.0f);
   for (std::size_t i = 5; i < views.size(); ++i) mixed.rows[i] = u.rows[i];
   robust::WeightedSum(mixed.Views(), coefficients, expected);
   ASSERT_TRUE(device->WeightedSum(views, coefficients, out).ok());
+  EXPECT_LT(testing::RelativeError(out, expected), 1e-12);
+
+  device->Forget();
+  pinned.reset();  // (a run pinning rows that share a page with locked ones would fail to)
+  auto pageable = before;  // not page-locked: staging leaves it to the passes
+  const auto pageable_views = pageable.Views();
+  for (const auto& view : pageable_views) ASSERT_TRUE(device->Stage(view).ok());
+  for (auto& row : pageable.rows) row.assign(row.size(), 2.0f);
+  robust::WeightedSum(pageable_views, coefficients, expected);
+  ASSERT_TRUE(device->WeightedSum(pageable_views, coefficients, out).ok());
   EXPECT_LT(testing::RelativeError(out, expected), 1e-12);
 }
 
