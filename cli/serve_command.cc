@@ -75,7 +75,8 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--drain-timeout-s", *drain_s,
                   "On SIGTERM/SIGINT, how long rounds holding accepted updates may take to "
                   "publish before the node stops (new jobs and pushes into empty rounds are "
-                  "refused meanwhile)")
+                  "refused meanwhile); with --data-dir, rounds still unfinished then keep "
+                  "their accepted updates for the next start on that directory")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--max-streaming-pushes", opts->max_streaming_pushes,

@@ -190,8 +190,29 @@ class ControlPlane::Impl {
     if (checkpoint_writer_.joinable()) checkpoint_writer_.join();  // writes what is queued
     std::lock_guard lock(mu_);
     for (auto& [id, job] : jobs_) {
-      if (job->pool) (void)shm::SlotPool::Remove(job->pool->name());
+      if (!job->pool) continue;
+      if (KeepsPoolForRestart(*job)) {
+        job->pool->KeepReferencesOnClose();  // the next start adopts the accepted slots
+        spdlog::warn("{}: round {} holds {} accepted updates; its shared memory ({}) stays for "
+                     "the next start on this data directory",
+                     JobName(job->id), job->round, job->accepted.size(), job->pool->name());
+        continue;
+      }
+      (void)shm::SlotPool::Remove(job->pool->name());
     }
+  }
+
+  bool KeepsUnfinishedRounds() const {
+    std::lock_guard lock(mu_);
+    return store_.has_value();
+  }
+
+  // A job whose unpublished round holds accepted updates, on a node that checkpoints: the
+  // updates' bytes live only in its pool, which a restart adopts (sequentially coded jobs are
+  // not resumed, so theirs goes).
+  bool KeepsPoolForRestart(const Job& job) const {
+    return store_ && job.state == v1::JOB_STATE_RUNNING && !job.sequence &&
+           !job.accepted.empty();
   }
 
   // ---- operator API ----
@@ -1961,6 +1982,7 @@ void ControlPlane::OnInstanceLost(ebpf::InstanceId i, pid_t p, const std::string
 void ControlPlane::OnInstanceReady(ebpf::InstanceId i) { impl_->OnInstanceReady(i); }
 void ControlPlane::Drain() { impl_->Drain(); }
 bool ControlPlane::Drained() const { return impl_->Drained(); }
+bool ControlPlane::KeepsUnfinishedRounds() const { return impl_->KeepsUnfinishedRounds(); }
 std::vector<JobLoad> ControlPlane::Loads() const { return impl_->Loads(); }
 uint64_t ControlPlane::WatchLoads(std::function<void(const std::vector<JobLoad>&)> changed) {
   return impl_->WatchLoads(std::move(changed));

@@ -164,9 +164,13 @@ class ControlPlane {
 
   // Shutdown: from Drain() on, new jobs and pushes into rounds that have no update yet are
   // refused with UNAVAILABLE (the client retries elsewhere or later), while rounds that hold
-  // accepted or streaming updates run to publication. Drained() once none is left.
+  // accepted or streaming updates run to publication. Drained() once none is left. A round
+  // still holding accepted updates when the control plane goes is not lost where it has a
+  // checkpoint directory: its job's shared memory stays for the next start on that directory,
+  // which takes the round back as after a crash (KeepsUnfinishedRounds() says so).
   void Drain();
   bool Drained() const;
+  bool KeepsUnfinishedRounds() const;
 
   // Scaling signal (the KEDA external scaler): every job's load, ended ones included.
   std::vector<JobLoad> Loads() const;

@@ -247,7 +247,13 @@ class Node::Impl {
     }
     while (!control_->Drained()) {
       if (std::chrono::steady_clock::now() >= deadline) {
-        spdlog::warn("draining: timed out; the updates of unfinished rounds are dropped");
+        if (control_->KeepsUnfinishedRounds()) {
+          spdlog::warn("draining: timed out; unfinished rounds keep their accepted updates for "
+                       "the next start on this data directory");
+        } else {
+          spdlog::warn("draining: timed out; the updates of unfinished rounds are dropped "
+                       "(serve --data-dir keeps them for a restart)");
+        }
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

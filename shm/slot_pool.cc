@@ -215,7 +215,9 @@ SlotPool::SlotPool(std::string name, void* base, std::size_t mapped_bytes)
       header_(static_cast<Header*>(base)) {}
 
 SlotPool::~SlotPool() {
-  if (header_->magic.load(std::memory_order_acquire) == kPoolMagic) UnregisterHolder();
+  if (!keep_references_ && header_->magic.load(std::memory_order_acquire) == kPoolMagic) {
+    UnregisterHolder();
+  }
   munmap(base_, mapped_bytes_);
 }
 

@@ -62,8 +62,14 @@ class SlotPool {
   SlotPool(const SlotPool&) = delete;
   SlotPool& operator=(const SlotPool&) = delete;
   // Unmaps. References this process still holds are dropped when its last SlotPool object
-  // for the segment goes away, exactly as if it had died.
+  // for the segment goes away, exactly as if it had died; unless KeepReferencesOnClose().
   ~SlotPool();
+
+  // From now on, unmapping leaves this process's references in the segment, as a crash would:
+  // a later process that opens it may take the slots over (Acquire with their generations)
+  // before ReclaimDead() drops what the gone process held. For a segment kept for the next
+  // start of its creator.
+  void KeepReferencesOnClose() { keep_references_ = true; }
 
   // Takes a free slot with one reference held by this process. RESOURCE_EXHAUSTED when every
   // slot is in use: the caller must apply backpressure, not wait.
@@ -108,6 +114,7 @@ class SlotPool {
   std::size_t mapped_bytes_;
   Header* header_;
   uint32_t my_row_ = 0;
+  bool keep_references_ = false;
 };
 
 }  // namespace tributary::shm

@@ -4,7 +4,8 @@
 // (found in the shared memory that outlived the process, checked against their checksums), and
 // the round completes with the exact average. When the shared memory is gone too (as after a
 // reboot), the models come back from the data directory and the open round starts again. A
-// completed job keeps its final model across restarts.
+// completed job keeps its final model across restarts, and a graceful stop whose drain times
+// out keeps its unfinished round as a crash would.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -179,6 +180,32 @@ TEST_F(RestartTest, WithoutItsSharedMemoryAJobResumesFromTheModelsOnDisk) {
   EXPECT_EQ(model->values, v1);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Client(serve, i).Push(job, 2, Update(i, 2), Weight(i)));
   auto v2 = Client(serve, 0).Pull(job, 2, true);
+  ASSERT_TRUE(v2) << v2.error();
+  ExpectNear(v2->values, Average(3, 2));
+}
+
+// A graceful stop whose drain times out with a round unfinished (a rolling restart while a
+// client is late): the round's acknowledged updates stay in shared memory, the next start takes
+// the round back, and the late client's push completes it with the exact average.
+TEST_F(RestartTest, SigtermPastTheDrainTimeoutKeepsTheUnfinishedRoundForTheNextStart) {
+  uint64_t job = 0;
+  std::vector<float> v1;
+  {
+    ServeProcess serve({"--drain-timeout-s", "0.3"}, {}, {}, dir_);
+    ASSERT_TRUE(serve.ok());
+    ASSERT_NO_FATAL_FAILURE(RunFirstRound(serve, &job, &v1));
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(Client(serve, i).Push(job, 2, Update(i, 2), Weight(i)));
+    ASSERT_EQ(kill(serve.pid(), SIGTERM), 0);
+    EXPECT_EQ(serve.WaitForExit(std::chrono::seconds(30)), 0);  // a clean stop, not a crash
+  }
+  ServeProcess serve({}, {}, {}, dir_);
+  ASSERT_TRUE(serve.ok());
+  const v1::JobInfo info = serve.GetJob(job);
+  EXPECT_EQ(info.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(info.open_round(), 2u);
+  EXPECT_EQ(info.updates_in_round(), 2u);
+  ASSERT_TRUE(Client(serve, 2).Push(job, 2, Update(2, 2), Weight(2)));
+  auto v2 = Client(serve, 2).Pull(job, 2, true);
   ASSERT_TRUE(v2) << v2.error();
   ExpectNear(v2->values, Average(3, 2));
 }
