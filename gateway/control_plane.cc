@@ -1609,9 +1609,9 @@ class ControlPlane::Impl {
   }
 
   // Closes the open round when every worker delivered all its mini-tasks or, once the grace
-  // period (deadline_s; 0: none) is over, as soon as the workers that did keep the stragglers
-  // inside the model and the version due now decodable. Waiting out the grace period matters:
-  // every worker declared a straggler uses up the model's budget and costs later rounds work.
+  // period (deadline_s; 0: none) is over, as soon as the workers that did leave the version due
+  // now decodable and every later one still decodable in time (SequentialScheduler). Waiting
+  // out the grace period matters: every worker declared a straggler costs later rounds work.
   void CloseSequentialRoundIfAllowed(Job& job) {
     auto& sequence = *job.sequence;
     if (job.accepted_clients.size() == job.refused_close_at) return;  // nothing new to decide

@@ -1,7 +1,7 @@
 // Plain gradient coding as a sequential scheme: every round r, worker i computes its coded row
-// of job r; job r must decode from round r alone (delay 0), tolerating s = lambda stragglers.
-// Its straggler model is the per-round one (B = W = 1, lambda = s): a round with more than s
-// stragglers waits for everyone.
+// of job r; job r must decode from round r alone (delay 0), tolerating s = lambda stragglers,
+// and more when they fall in different groups of a fractional-repetition code. A round whose
+// arrived rows do not decode job r waits for more.
 #include "robust/coding/sequential_scheduler.h"
 
 namespace tributary::robust::coding {
@@ -10,8 +10,8 @@ namespace {
 class GcScheduler final : public SequentialScheduler {
  public:
   GcScheduler(GradientCode code, const SchedulerOptions& o)
-      : SequentialScheduler(std::move(code), BurstyStragglerModel(o.n, 1, 1, o.lambda),
-                            /*delay=*/0, o.jobs, /*slots=*/1, /*groups=*/1, /*chunks=*/0,
+      : SequentialScheduler(std::move(code), /*delay=*/0, o.jobs, /*slots=*/1, /*groups=*/1,
+                            /*chunks=*/0,
                             /*chunk_partitions=*/0) {
     Start();
   }

@@ -1,5 +1,6 @@
 #include "robust/coding/job_ledger.h"
 
+#include <algorithm>
 #include <cassert>
 #include <numeric>
 #include <string>
@@ -40,16 +41,13 @@ MiniTask JobLedger::Uncoded(int job, int slot, int chunk) const {
   return task;
 }
 
-void JobLedger::Apply(JobRecord& record, const MiniTask& task, const ResultKey& key) {
+void JobLedger::Record(const MiniTask& task, const ResultKey& key) {
+  JobRecord& record = records_[task.job];
   std::optional<ResultKey>& cell = task.kind == MiniTask::Kind::kCoded
                                        ? record.coded[task.unit][key.worker]
                                        : record.chunks[task.unit];
   assert(!cell.has_value() && "a unit's result arrived twice");
   cell = key;
-}
-
-void JobLedger::Record(const MiniTask& task, const ResultKey& key) {
-  Apply(records_[task.job], task, key);
 }
 
 bool JobLedger::HasCoded(int job, int group, int worker) const {
@@ -79,12 +77,16 @@ bool JobLedger::Decodable(const JobRecord& record) const {
   return true;
 }
 
-bool JobLedger::IsDecodableWith(int job, std::span<const Delivery> extra) const {
-  JobRecord record = records_[job];
-  for (const Delivery& d : extra) {
-    if (d.task->job == job) Apply(record, *d.task, d.key);
-  }
-  return Decodable(record);
+JobLedger::Snapshot JobLedger::Save(int first_job, int last_job) const {
+  assert(0 <= first_job && first_job <= last_job && last_job < static_cast<int>(records_.size()));
+  return {.first_job = first_job,
+          .records = std::vector<JobRecord>(records_.begin() + first_job,
+                                            records_.begin() + last_job + 1)};
+}
+
+void JobLedger::Restore(Snapshot snapshot) {
+  std::move(snapshot.records.begin(), snapshot.records.end(),
+            records_.begin() + snapshot.first_job);
 }
 
 Result<std::vector<DecodeTerm>> JobLedger::Decoding(int job) const {

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <optional>
-#include <span>
 #include <vector>
 
 #include "common/result.h"
@@ -45,14 +44,20 @@ struct DecodeTerm {
   double weight = 0.0;
 };
 
-// A result about to arrive, for the what-if check JobLedger::IsDecodableWith.
-struct Delivery {
-  const MiniTask* task = nullptr;
-  ResultKey key;
-};
-
 class JobLedger {
+ private:
+  struct JobRecord {
+    std::vector<std::vector<std::optional<ResultKey>>> coded;  // [group][worker]
+    std::vector<std::optional<ResultKey>> chunks;
+  };
+
  public:
+  // The records of a range of jobs, taken before a what-if and put back after it.
+  struct Snapshot {
+    int first_job = 0;
+    std::vector<JobRecord> records;
+  };
+
   // REQUIRES: `code` outlives the ledger; jobs >= 1; groups, chunks >= 0.
   JobLedger(const GradientCode& code, int jobs, int groups, int chunks, int chunk_partitions);
 
@@ -66,17 +71,14 @@ class JobLedger {
   bool HasChunk(int job, int chunk) const;
 
   bool IsDecodable(int job) const { return Decodable(records_[job]); }
-  // Whether `job` would be decodable after the deliveries of `extra` that belong to it.
-  bool IsDecodableWith(int job, std::span<const Delivery> extra) const;
   // FailedPrecondition when the job is not decodable.
   Result<std::vector<DecodeTerm>> Decoding(int job) const;
 
+  // REQUIRES: 0 <= first_job <= last_job < jobs.
+  Snapshot Save(int first_job, int last_job) const;
+  void Restore(Snapshot snapshot);
+
  private:
-  struct JobRecord {
-    std::vector<std::vector<std::optional<ResultKey>>> coded;  // [group][worker]
-    std::vector<std::optional<ResultKey>> chunks;
-  };
-  static void Apply(JobRecord& record, const MiniTask& task, const ResultKey& key);
   // The arrived workers of a group.
   static std::vector<int> Arrived(const std::vector<std::optional<ResultKey>>& group);
   bool Decodable(const JobRecord& record) const;

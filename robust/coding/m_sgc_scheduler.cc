@@ -17,8 +17,7 @@ namespace {
 class MSgcScheduler final : public SequentialScheduler {
  public:
   MSgcScheduler(GradientCode code, const SchedulerOptions& o)
-      : SequentialScheduler(std::move(code), BurstyStragglerModel(o.n, o.burst, o.window, o.lambda),
-                            /*delay=*/o.window - 2 + o.burst, o.jobs,
+      : SequentialScheduler(std::move(code), /*delay=*/o.window - 2 + o.burst, o.jobs,
                             /*slots=*/o.window - 1 + o.burst, /*groups=*/o.burst,
                             /*chunks=*/o.n * (o.window - 1), /*chunk_partitions=*/o.lambda + 1),
         chunks_per_worker_(o.window - 1) {

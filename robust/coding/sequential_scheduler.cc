@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
+
+#include "robust/coding/straggler_model.h"
 
 namespace tributary::robust::coding {
 
@@ -33,11 +36,9 @@ Result<std::unique_ptr<SequentialScheduler>> SequentialScheduler::Create(
   return Status::InvalidArgument("unknown sequential scheme");
 }
 
-SequentialScheduler::SequentialScheduler(GradientCode code, BurstyStragglerModel model, int delay,
-                                         int jobs, int slots, int groups, int chunks,
-                                         int chunk_partitions)
+SequentialScheduler::SequentialScheduler(GradientCode code, int delay, int jobs, int slots,
+                                         int groups, int chunks, int chunk_partitions)
     : code_(std::move(code)),
-      model_(std::move(model)),
       n_(code_.n()),
       delay_(delay),
       jobs_(jobs),
@@ -61,28 +62,22 @@ Result<RoundOutcome> SequentialScheduler::TryCloseRound(std::span<const int> arr
   }
   TRIBUTARY_ASSIGN_OR_RETURN(const std::vector<bool> mask, ArrivalMask(n_, arrived));
   std::vector<bool> stragglers(n_);
-  bool any_straggler = false;
-  std::vector<Delivery> deliveries;
-  for (int w = 0; w < n_; ++w) {
-    stragglers[w] = !mask[w];
-    any_straggler |= stragglers[w];
-    if (!mask[w]) continue;
-    for (const MiniTask& task : tasks_[w]) {
-      deliveries.push_back(
-          {.task = &task, .key = {.round = round_, .worker = w, .slot = task.slot}});
-    }
-  }
-  if (any_straggler) {
-    if (!model_.Admits(stragglers)) return RoundOutcome{};
-    const int due = round_ - delay_;
-    if (due >= 0 && due < jobs_ && !decoded_[due] && !ledger_.IsDecodableWith(due, deliveries)) {
-      return RoundOutcome{};
-    }
-  }
+  std::transform(mask.begin(), mask.end(), stragglers.begin(), [](bool in) { return !in; });
+  const bool any_straggler =
+      std::find(stragglers.begin(), stragglers.end(), true) != stragglers.end();
+  if (any_straggler && !StartedJobsStayDecodable(stragglers)) return RoundOutcome{};
+  return Commit(std::move(stragglers));
+}
 
+RoundOutcome SequentialScheduler::Commit(std::vector<bool> stragglers) {
+  for (int w = 0; w < n_; ++w) {
+    if (stragglers[w]) continue;
+    for (const MiniTask& task : tasks_[w]) {
+      ledger_.Record(task, {.round = round_, .worker = w, .slot = task.slot});
+    }
+  }
   RoundOutcome outcome;
   outcome.closed = true;
-  for (const Delivery& d : deliveries) ledger_.Record(*d.task, d.key);
   // Only jobs with a slot in this round can have changed.
   for (int job = std::max(0, round_ - delay_); job <= std::min(round_, jobs_ - 1); ++job) {
     if (!decoded_[job] && ledger_.IsDecodable(job)) {
@@ -90,11 +85,35 @@ Result<RoundOutcome> SequentialScheduler::TryCloseRound(std::span<const int> arr
       outcome.decoded.push_back(job);
     }
   }
-  model_.Record(stragglers);
   stragglers_.push_back(std::move(stragglers));
   ++round_;
   if (!done()) tasks_ = PlanRound(round_);
   return outcome;
+}
+
+bool SequentialScheduler::StartedJobsStayDecodable(const std::vector<bool>& stragglers) {
+  // Rounds round_ .. last_job + delay_ touch jobs round_ - delay_ .. last_job + delay_.
+  const int round = round_;
+  const int last_job = std::min(round, jobs_ - 1);
+  JobLedger::Snapshot ledger =
+      ledger_.Save(std::max(0, round - delay_), std::min(jobs_ - 1, last_job + delay_));
+  std::vector<std::vector<MiniTask>> tasks = tasks_;
+  std::vector<bool> decoded = decoded_;
+
+  bool decodable = true;
+  std::vector<bool> missing = stragglers;
+  for (int r = round; decodable && r <= last_job + delay_; ++r) {
+    Commit(std::exchange(missing, std::vector<bool>(n_, false)));
+    const int due = r - delay_;
+    decodable = due < 0 || decoded_[due];
+  }
+
+  ledger_.Restore(std::move(ledger));
+  tasks_ = std::move(tasks);
+  decoded_ = std::move(decoded);
+  stragglers_.resize(round);
+  round_ = round;
+  return decodable;
 }
 
 Result<std::vector<DecodeTerm>> SequentialScheduler::Decoding(int job) const {

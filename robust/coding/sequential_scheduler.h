@@ -20,9 +20,14 @@
 //     every worker arrived it always closes);
 //   for each job in RoundOutcome::decoded, Decoding(job) lists the weighted results whose sum is
 //     the job's full gradient.
-// A round closes early only when its stragglers keep the pattern inside the (B, W, lambda)
-// model and the job due this round stays decodable; otherwise the scheduler waits for all
-// workers, so it never publishes a wrong sum. Not thread-safe: one owner drives the rounds.
+// When to close early: a round closes without its stragglers when the job due this round
+// decodes and every other job started so far can still decode by its deadline if every worker
+// delivers from now on. The scheduler checks this by running the scheme itself forward on a
+// copy of its state, so it holds for any straggler pattern, not only for one inside the
+// (B, W, lambda) model: the model sets the scheme's load and guarantees that a pattern inside
+// it never waits, while a pattern outside it waits only when a job would otherwise be lost
+// (the authors' simulation waits for every worker whenever the pattern leaves the model). It
+// never publishes a wrong sum. Not thread-safe: one owner drives the rounds.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +39,6 @@
 #include "common/result.h"
 #include "robust/coding/gradient_code.h"
 #include "robust/coding/job_ledger.h"
-#include "robust/coding/straggler_model.h"
 
 namespace tributary::robust::coding {
 
@@ -55,7 +59,7 @@ struct SchedulerOptions {
 };
 
 struct RoundOutcome {
-  bool closed = false;       // false: the stragglers would break the model; wait for more
+  bool closed = false;       // false: a job would be lost without more results; wait
   std::vector<int> decoded;  // jobs that became decodable with this round
 };
 
@@ -87,14 +91,13 @@ class SequentialScheduler {
 
   bool IsDecodable(int job) const { return decoded_.at(job); }
   // The weighted results that sum to job's gradient. FailedPrecondition while not decodable;
-  // DataLoss when its deadline passed undecoded (only possible if rounds were closed outside
-  // the model, which TryCloseRound prevents).
+  // DataLoss when its deadline passed undecoded (which TryCloseRound prevents).
   Result<std::vector<DecodeTerm>> Decoding(int job) const;
 
  protected:
   // REQUIRES: model and sizes validated by the factory.
-  SequentialScheduler(GradientCode code, BurstyStragglerModel model, int delay, int jobs, int slots,
-                      int groups, int chunks, int chunk_partitions);
+  SequentialScheduler(GradientCode code, int delay, int jobs, int slots, int groups, int chunks,
+                      int chunk_partitions);
   // What each worker runs in `round`, from the results recorded so far. Called once per round,
   // when it starts; Start() plans round 0 (call it at the end of the subclass's construction).
   virtual std::vector<std::vector<MiniTask>> PlanRound(int round) const = 0;
@@ -105,8 +108,13 @@ class SequentialScheduler {
   const std::vector<bool>& StragglersOf(int round) const { return stragglers_.at(round); }
 
  private:
+  // Records the results of the workers not in `stragglers` and moves to the next round.
+  RoundOutcome Commit(std::vector<bool> stragglers);
+  // Whether, after closing this round without `stragglers`, each job started so far decodes by
+  // its deadline when every worker delivers in every later round. Leaves the state as it was.
+  bool StartedJobsStayDecodable(const std::vector<bool>& stragglers);
+
   const GradientCode code_;
-  BurstyStragglerModel model_;
   int n_, delay_, jobs_, slots_;
   JobLedger ledger_;
   int round_ = 0;

@@ -17,8 +17,8 @@ namespace {
 class SrSgcScheduler final : public SequentialScheduler {
  public:
   SrSgcScheduler(GradientCode code, const SchedulerOptions& o)
-      : SequentialScheduler(std::move(code), BurstyStragglerModel(o.n, o.burst, o.window, o.lambda),
-                            /*delay=*/o.burst, o.jobs, /*slots=*/1, /*groups=*/1, /*chunks=*/0,
+      : SequentialScheduler(std::move(code), /*delay=*/o.burst, o.jobs, /*slots=*/1, /*groups=*/1,
+                            /*chunks=*/0,
                             /*chunk_partitions=*/0) {
     Start();
   }

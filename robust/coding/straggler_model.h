@@ -5,9 +5,10 @@
 //   - spatial: at most lambda distinct workers straggle in the window of rounds [r-W+1, r];
 //   - temporal: a worker straggling in round r did not straggle in rounds [r-W+1, r-B], so the
 //     straggles of one worker inside a window form a single burst of at most B rounds.
-// The sequential schedulers close a round early only when the pattern stays inside the model;
-// otherwise they wait for every worker (the round then records no straggler), exactly as the
-// reference simulation does. Plain GC is the special case B = W = 1, lambda = s.
+// The model sets a sequential scheme's parameters and load, and its guarantee: a pattern inside
+// it never makes a round wait. The schedulers themselves close a round whenever every started
+// job still decodes in time (sequential_scheduler.h), which every pattern inside the model
+// allows. Plain GC is the special case B = W = 1, lambda = s.
 // Not thread-safe: one owner records rounds in order.
 #pragma once
 

@@ -1,12 +1,14 @@
 // Sequential gradient coding: on random straggler patterns that follow the (B, W, lambda)
-// model, GC (s = lambda), SR-SGC and M-SGC decode every job t by round t+T, and the decoded sum
-// equals the job's full gradient computed directly; patterns outside the model make the
-// scheduler wait for every worker. Also the load formulas and the model check itself.
+// model, GC (s = lambda), SR-SGC and M-SGC close every round without waiting and decode every
+// job t by round t+T, and the decoded sum equals the job's full gradient computed directly.
+// Patterns outside the model close the rounds that leave every job decodable in time and wait
+// in the others, never missing a deadline. Also the load formulas and the model check itself.
 #include "robust/coding/sequential_scheduler.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
+#include <numeric>
 #include <random>
 #include <tuple>
 
@@ -178,10 +180,69 @@ TEST(SequentialSchedulerTest, DelaysFollowTheSchemes) {
   EXPECT_EQ(delay(SequentialScheme::kMSgc), 3);   // W-2+B
 }
 
-TEST(SequentialSchedulerTest, GcWaitsForAllBeyondSStragglers) {
+// Random patterns of any shape: each round, a worker that straggled keeps straggling with
+// probability 0.5 and any other starts with probability `rate`, often beyond the model. A round
+// the scheduler refuses is retried with every worker arrived, which must close it.
+TEST(SequentialSchedulerTest, PatternsOutsideTheModelNeverMissADeadline) {
+  using enum SequentialScheme;
+  const struct {
+    Case c;
+    double rate;
+    bool closes_outside;  // a fractional-repetition code tolerates more than the model
+  } cases[] = {
+      {{kGc, 12, 1, 1, 3}, 0.15, true},   {{kSrSgc, 12, 1, 2, 3}, 0.1, true},
+      {{kSrSgc, 12, 2, 3, 4}, 0.1, true}, {{kSrSgc, 10, 1, 2, 3}, 0.1, true},
+      {{kMSgc, 12, 1, 2, 3}, 0.1, true},  {{kMSgc, 12, 2, 4, 3}, 0.1, true},
+      // Cyclic code: M-SGC's coded group takes the rows of the whole window, so what it
+      // tolerates is exactly the model.
+      {{kMSgc, 10, 1, 3, 2}, 0.05, false},
+  };
+  constexpr int kJobs = 40;
+  for (const auto& [c, rate, closes_outside] : cases) {
+    int refused = 0, closed_outside = 0;
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      SCOPED_TRACE(Name(c) + " seed " + std::to_string(seed));
+      Harness h(*SequentialScheduler::Create({.scheme = c.scheme,
+                                              .n = c.n,
+                                              .burst = c.burst,
+                                              .window = c.window,
+                                              .lambda = c.lambda,
+                                              .jobs = kJobs}),
+                seed);
+      BurstyStragglerModel model(c.n, c.burst, c.window, c.lambda);
+      std::mt19937_64 rng(seed);
+      std::bernoulli_distribution start(rate), keep(0.5);
+      std::vector<bool> stragglers(c.n, false);
+      std::vector<int> everyone(c.n);
+      std::iota(everyone.begin(), everyone.end(), 0);
+      while (!h.scheduler().done()) {
+        for (int w = 0; w < c.n; ++w) stragglers[w] = stragglers[w] ? keep(rng) : start(rng);
+        if (h.Close(Survivors(stragglers)).closed) {
+          closed_outside += !model.Admits(stragglers);
+          model.Record(stragglers);
+        } else {
+          ++refused;
+          ASSERT_TRUE(h.Close(everyone).closed) << "refused with every worker arrived";
+          model.Record(std::vector<bool>(c.n, false));
+        }
+      }
+      for (int job = 0; job < kJobs; ++job) {
+        ASSERT_TRUE(h.scheduler().IsDecodable(job)) << "job " << job;
+        EXPECT_LE(h.DecodedRound(job), job + h.scheduler().delay()) << "job " << job;
+      }
+    }
+    SCOPED_TRACE(Name(c));
+    EXPECT_GT(refused, 0);         // the patterns did lose jobs, which the scheduler waited for
+    // The patterns left the model in rounds that could still close, and those closed.
+    EXPECT_EQ(closed_outside > 0, closes_outside) << closed_outside << " rounds";
+  }
+}
+
+TEST(SequentialSchedulerTest, GcWaitsWhenTheArrivedRowsDoNotDecode) {
+  // n = 12, s = 3: fractional repetition in groups {0..3}, {4..7}, {8..11}.
   Harness h(*SequentialScheduler::Create(
-      {.scheme = SequentialScheme::kGc, .n = 12, .lambda = 3, .jobs = 2}));
-  EXPECT_FALSE(h.Close({4, 5, 6, 7, 8, 9, 10, 11}).closed);  // 4 stragglers > s = 3
+      {.scheme = SequentialScheme::kGc, .n = 12, .lambda = 3, .jobs = 3}));
+  EXPECT_FALSE(h.Close({4, 5, 6, 7, 8, 9, 10, 11}).closed);  // group {0..3} lost
   EXPECT_EQ(h.scheduler().round(), 0);
   EXPECT_FALSE(h.scheduler().IsDecodable(0));
   EXPECT_EQ(h.scheduler().Decoding(0).error().code(), StatusCode::kFailedPrecondition);
@@ -189,44 +250,65 @@ TEST(SequentialSchedulerTest, GcWaitsForAllBeyondSStragglers) {
   EXPECT_TRUE(all.closed);
   EXPECT_EQ(all.decoded, std::vector<int>{0});
   EXPECT_TRUE(h.Close({3, 4, 5, 6, 7, 8, 9, 10, 11}).closed);  // 3 stragglers: fine
+  // 6 stragglers > s, but every group keeps a worker: job 2 still decodes exactly.
+  const RoundOutcome spread = h.Close({3, 7, 8, 9, 10, 11});
+  EXPECT_TRUE(spread.closed);
+  EXPECT_EQ(spread.decoded, std::vector<int>{2});
 }
 
-TEST(SequentialSchedulerTest, SrSgcWaitsForAllOutsideTheModel) {
-  // (B, W, lambda) = (1, 2, 3), s = 2. Round 0 loses 3 workers: inside the model, and job 0
-  // has one repetition scheduled for round 1 (worker 0, a round-0 straggler).
+TEST(SequentialSchedulerTest, SrSgcWaitsOnlyWhenTheDueJobWouldBeLost) {
+  // (B, W, lambda) = (1, 2, 3), s = 2: groups {0,1,2}, {3,4,5}, ...
   Harness h(*SequentialScheduler::Create({.scheme = SequentialScheme::kSrSgc,
                                           .n = 12,
                                           .burst = 1,
                                           .window = 2,
                                           .lambda = 3,
                                           .jobs = 3}));
+  // Round 0 loses group {0,1,2}: job 0 can still be repaired, by worker 0 in round 1.
   EXPECT_TRUE(h.Close({3, 4, 5, 6, 7, 8, 9, 10, 11}).closed);
   EXPECT_FALSE(h.scheduler().IsDecodable(0));
   ASSERT_EQ(h.scheduler().Tasks(0).size(), 1u);
   EXPECT_EQ(h.scheduler().Tasks(0)[0].job, 0);
   EXPECT_EQ(h.scheduler().Tasks(1)[0].job, 1);
-  // Round 1: worker 0 straggling again breaks the burst limit B = 1; a fresh straggler breaks
-  // lambda = 3 in the window. Both must wait.
+  // Round 1: worker 0 straggling again loses job 0 at its deadline: wait.
   EXPECT_FALSE(h.Close({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}).closed);
-  EXPECT_FALSE(h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}).closed);
   EXPECT_EQ(h.scheduler().round(), 1);
-  const RoundOutcome all = h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  EXPECT_TRUE(all.closed);
-  EXPECT_EQ(all.decoded, (std::vector<int>{0, 1}));  // exact sums checked by the harness
+  // A fresh straggler instead leaves the model (4 in the window of 2) but loses nothing.
+  const RoundOutcome outside = h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  EXPECT_TRUE(outside.closed);
+  EXPECT_EQ(outside.decoded, (std::vector<int>{0, 1}));  // exact sums checked by the harness
+  // Round 2 loses group {3,4,5} of job 2; worker 3 repeats it in round 3 and must arrive.
+  EXPECT_TRUE(h.Close({0, 1, 2, 6, 7, 8, 9, 10, 11}).closed);
+  EXPECT_FALSE(h.Close({0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11}).closed);
+  const RoundOutcome last = h.Close({3});
+  EXPECT_TRUE(last.closed);
+  EXPECT_EQ(last.decoded, std::vector<int>{2});
+  EXPECT_TRUE(h.scheduler().done());
 }
 
-TEST(SequentialSchedulerTest, MSgcWaitsForAllOutsideTheModel) {
+TEST(SequentialSchedulerTest, MSgcWaitsOnlyWhenAJobWouldBeLost) {
+  // (B, W, lambda) = (1, 2, 2): T = 1; slot 0 is job r's chunk, slot 1 job r-1's coded row of
+  // the group {0,1,2}, {3,4,5}, ... or a chunk that is still missing.
   Harness h(*SequentialScheduler::Create({.scheme = SequentialScheme::kMSgc,
                                           .n = 12,
                                           .burst = 1,
                                           .window = 2,
                                           .lambda = 2,
                                           .jobs = 3}));
-  EXPECT_FALSE(h.Close({3, 4, 5, 6, 7, 8, 9, 10, 11}).closed);  // 3 > lambda
+  // Workers 0, 1, 2 would all redo their chunk of job 0 in round 1 instead of its coded
+  // group {0,1,2}: job 0 would be lost.
+  EXPECT_FALSE(h.Close({3, 4, 5, 6, 7, 8, 9, 10, 11}).closed);
   EXPECT_TRUE(h.Close({2, 3, 4, 5, 6, 7, 8, 9, 10, 11}).closed);
-  EXPECT_FALSE(h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}).closed);  // 3 in the window
-  EXPECT_TRUE(h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}).closed);
-  while (!h.scheduler().done()) h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  // Round 1: a third distinct straggler leaves the model; job 0 keeps worker 2's coded row.
+  const RoundOutcome outside = h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  EXPECT_TRUE(outside.closed);
+  EXPECT_EQ(outside.decoded, std::vector<int>{0});
+  EXPECT_TRUE(h.Close({0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11}).closed);  // worker 5 misses a chunk
+  // Round 3, the last: worker 5 must deliver its chunk of job 2 now.
+  EXPECT_FALSE(h.Close({0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11}).closed);
+  const RoundOutcome last = h.Close({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  EXPECT_TRUE(last.closed);
+  EXPECT_EQ(last.decoded, std::vector<int>{2});
   for (int job = 0; job < 3; ++job) EXPECT_TRUE(h.scheduler().IsDecodable(job));
 }
 
