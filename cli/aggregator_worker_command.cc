@@ -1,7 +1,10 @@
 // `tributary aggregator-worker`: one aggregator function process, started by the node runtime.
+#include <spdlog/spdlog.h>
+
 #include "aggregator/worker.h"
 #include "cli/command.h"
 #include "gpu/device.h"
+#include "shm/dpdk_memory.h"
 
 namespace tributary::cli {
 
@@ -19,8 +22,21 @@ void AddAggregatorWorkerCommand(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   cmd->add_option("--device", *device, "Where fedavg and robust rules run: auto|cpu|cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->callback([opts, device] {
+  auto dpdk = std::make_shared<shm::DpdkOptions>();
+  cmd->add_option("--dpdk-prefix", dpdk->file_prefix,
+                  "Attach to the node's DPDK memory with this EAL file prefix");
+  cmd->add_option("--dpdk-huge-dir", dpdk->huge_dir, "The node's hugetlbfs directory");
+  cmd->callback([opts, device, dpdk] {
     opts->device = *gpu::ParseDeviceChoice(*device);  // checked by IsMember
+    std::unique_ptr<shm::DpdkMemory> memory;          // the pools are memzones while attached
+    if (!dpdk->file_prefix.empty()) {
+      auto attached = shm::DpdkMemory::Attach(*dpdk);
+      if (!attached) {
+        spdlog::error("aggregator-worker: DPDK memory: {}", attached.error().ToString());
+        throw CLI::RuntimeError(1);
+      }
+      memory = std::move(attached).value();
+    }
     if (int rc = aggregator::RunWorker(*opts); rc != 0) throw CLI::RuntimeError(rc);
   });
 }

@@ -72,6 +72,18 @@ void AddServeCommand(CLI::App& app) {
                   "else the process id)");
   cmd->add_option("--shm-budget-mb", *budget_mb,
                   "Shared memory all job pools may use (0: half of RAM)");
+  cmd->add_option("--shm-backend", opts->shm_backend,
+                  "Where job pools live: boost (POSIX shared memory), dpdk (DPDK memzones in "
+                  "2 MiB hugepages, needs root; this process is the EAL primary) or auto "
+                  "(dpdk where it starts, else boost)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"boost", "dpdk", "auto"}));
+  auto dpdk_mb = std::make_shared<std::size_t>(opts->dpdk_memory_bytes >> 20);
+  cmd->add_option("--dpdk-memory-mb", *dpdk_mb,
+                  "With the dpdk backend: hugepage memory for the job pools, reserved at start "
+                  "(vm.nr_hugepages is raised by what is missing) and given back at exit")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{2}, std::size_t{1} << 30));
   cmd->add_option("--drain-timeout-s", *drain_s,
                   "On SIGTERM/SIGINT, how long rounds holding accepted updates may take to "
                   "publish before the node stops (new jobs and pushes into empty rounds are "
@@ -131,7 +143,8 @@ void AddServeCommand(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--insecure", *insecure,
                 "Serve plaintext gRPC on purpose (no TLS; no warning is logged)");
-  cmd->callback([opts, data_dir, budget_mb, listen, device, drain_s, insecure, operator_ids] {
+  cmd->callback([opts, data_dir, budget_mb, dpdk_mb, listen, device, drain_s, insecure,
+                 operator_ids] {
     KeepHeapWarm();
     if (*insecure && !opts->tls_cert_file.empty()) {
       spdlog::error("serve: --insecure contradicts --tls-cert");
@@ -167,6 +180,7 @@ void AddServeCommand(CLI::App& app) {
                                          : cuda_device.error().message());
     opts->worker_argv = {SelfExe(), "aggregator-worker", "--device", *device};
     opts->shm_budget_bytes = *budget_mb << 20;
+    opts->dpdk_memory_bytes = *dpdk_mb << 20;
     int data_dir_lock = -1;
     if (!data_dir->empty()) {
       // Run files are private like the shm segments and BPF pins (mode 0600, directories 0700).

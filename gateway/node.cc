@@ -27,6 +27,7 @@
 #include "gateway/keda_scaler.h"
 #include "gateway/operator_service.h"
 #include "runtime/node_runtime.h"
+#include "shm/dpdk_memory.h"
 
 namespace tributary::gateway {
 namespace {
@@ -130,6 +131,7 @@ class Node::Impl {
     directory_.Set(nullptr);
     runtime_.reset();
     control_.reset();
+    dpdk_.reset();  // after every pool is gone
   }
 
   Status Init(const NodeOptions& o) {
@@ -145,12 +147,15 @@ class Node::Impl {
     TRIBUTARY_ASSIGN_OR_RETURN(router_,
                                MakeRouter(o.router, std::string(kBpfPinRoot) + "/" + node));
     const std::string prefix = "tributary-" + node + "-job-";
+    std::vector<std::string> worker_argv = o.worker_argv;
+    std::size_t shm_budget = o.shm_budget_bytes ? o.shm_budget_bytes : HalfOfMemory();
+    TRIBUTARY_RETURN_IF_ERROR(AttachDpdk(o, "tributary-" + node, worker_argv));
+    if (dpdk_) shm_budget = std::min(shm_budget, o.dpdk_memory_bytes);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
     control_ = std::make_unique<ControlPlane>(
         ControlPlaneOptions{.pool_prefix = prefix,
-                            .shm_budget_bytes = o.shm_budget_bytes ? o.shm_budget_bytes
-                                                                   : HalfOfMemory(),
+                            .shm_budget_bytes = shm_budget,
                             .retained_versions = std::max<uint32_t>(1, o.retained_versions),
                             .max_streaming_pushes = o.max_streaming_pushes,
                             .max_streaming_pulls = o.max_streaming_pulls,
@@ -163,7 +168,6 @@ class Node::Impl {
                                 static_cast<int64_t>(o.scale_to_zero_after_s * 1000)),
                             .warm_instances = aggregators},
         router_.get(), &directory_);
-    std::vector<std::string> worker_argv = o.worker_argv;
     for (const auto& path : o.rule_plugins) {
       // The gateway learns the plug-in's name; only the aggregators run its rule.
       const std::string abs = std::filesystem::absolute(path).string();
@@ -336,6 +340,30 @@ class Node::Impl {
     return Status::Ok();
   }
 
+  // --shm-backend dpdk|auto: attaches this process as the node's EAL primary, and has the
+  // aggregator processes attach as secondaries. auto falls back to boost, saying why.
+  Status AttachDpdk(const NodeOptions& o, const std::string& file_prefix,
+                    std::vector<std::string>& worker_argv) {
+    if (o.shm_backend == "boost") return Status::Ok();
+    // The pools get dpdk_memory_bytes; the rest covers each memzone's 2 MiB alignment.
+    auto memory = shm::DpdkMemory::Attach({.file_prefix = file_prefix,
+                                           .primary = true,
+                                           .memory_bytes = o.dpdk_memory_bytes + (64u << 20),
+                                           .huge_dir = {}});
+    if (!memory) {
+      if (o.shm_backend == "dpdk") return memory.error().WithContext("--shm-backend dpdk");
+      spdlog::warn("shared memory: the DPDK backend is unavailable ({}); using POSIX shared "
+                   "memory (boost)",
+                   memory.error().message());
+      return Status::Ok();
+    }
+    dpdk_ = std::move(memory).value();
+    worker_argv.insert(worker_argv.end(), {"--dpdk-prefix", dpdk_->file_prefix(),
+                                           "--dpdk-huge-dir", dpdk_->huge_dir()});
+    return Status::Ok();
+  }
+
+  std::unique_ptr<shm::DpdkMemory> dpdk_;
   std::unique_ptr<ebpf::Router> router_;
   RuntimeDirectory directory_;
   std::unique_ptr<ControlPlane> control_;

@@ -25,6 +25,10 @@ struct NodeOptions {
   double scale_to_zero_after_s = 0;       // idle seconds before the pool scales to zero (0: never)
   std::string node_id;                    // names shared memory (empty: the pid)
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
+  // Where job pools live: "boost" (POSIX shared memory), "dpdk" (memzones in hugepages, this
+  // process the EAL primary; needs root) or "auto" (dpdk where it starts, else boost).
+  std::string shm_backend = "boost";
+  std::size_t dpdk_memory_bytes = 1024u << 20;  // dpdk: hugepage memory for the pools
   uint32_t retained_versions = 2;         // published models kept per job (latest included)
   uint32_t max_streaming_pushes = 4096;   // pushes streaming at once (0: no limit)
   uint32_t max_streaming_pulls = 4096;    // pulls streaming or waiting at once (0: no limit)

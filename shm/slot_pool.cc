@@ -2,17 +2,16 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
 #include <cstring>
 #include <string>
 
+#include "shm/robust_mutex.h"
+
 namespace tributary::shm {
-namespace bip = boost::interprocess;
 
 namespace {
 constexpr uint64_t kPoolMagic = 0x4c4f4f5054425254ull;  // "TRBTPOOL"
@@ -40,7 +39,7 @@ struct SlotPool::Header {
   uint32_t num_slots;
   uint64_t slot_bytes;
   uint32_t max_holders;
-  uint32_t cursor;      // next index Allocate() looks at
+  uint32_t cursor;  // next index Allocate() looks at
   uint32_t free_slots;
   uint32_t pad;
   uint64_t slots_offset;   // SlotMeta[num_slots]
@@ -52,9 +51,15 @@ struct SlotPool::Header {
   char metadata[kMaxMetadata];
   pthread_mutex_t mutex;
 
-  SlotMeta* slots() { return reinterpret_cast<SlotMeta*>(reinterpret_cast<char*>(this) + slots_offset); }
-  HolderRow* rows() { return reinterpret_cast<HolderRow*>(reinterpret_cast<char*>(this) + rows_offset); }
-  uint32_t* counts() { return reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(this) + counts_offset); }
+  SlotMeta* slots() {
+    return reinterpret_cast<SlotMeta*>(reinterpret_cast<char*>(this) + slots_offset);
+  }
+  HolderRow* rows() {
+    return reinterpret_cast<HolderRow*>(reinterpret_cast<char*>(this) + rows_offset);
+  }
+  uint32_t* counts() {
+    return reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(this) + counts_offset);
+  }
 };
 
 // Holds the pool mutex. When the previous owner died inside the critical section, the slot
@@ -88,41 +93,6 @@ class SlotPool::Lock {
   Header* h_;
 };
 
-namespace {
-Status MapSegment(const std::string& name, bool create, std::size_t create_bytes, bool prefault,
-                  void** base, std::size_t* bytes) {
-  try {
-    std::unique_ptr<bip::shared_memory_object> shm;
-    if (create) {
-      bip::permissions perm(0600);
-      shm = std::make_unique<bip::shared_memory_object>(bip::create_only, name.c_str(),
-                                                         bip::read_write, perm);
-      shm->truncate(static_cast<bip::offset_t>(create_bytes));
-    } else {
-      shm = std::make_unique<bip::shared_memory_object>(bip::open_only, name.c_str(),
-                                                         bip::read_write);
-    }
-    bip::offset_t size = 0;
-    if (!shm->get_size(size) || size <= 0) {
-      return Status::FailedPrecondition("shared memory segment " + name + " is empty");
-    }
-    int flags = MAP_SHARED | (prefault ? MAP_POPULATE : 0);
-    void* p = mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, flags,
-                   shm->get_mapping_handle().handle, 0);
-    if (p == MAP_FAILED) return Status::FromErrno("mmap " + name);
-    *base = p;
-    *bytes = static_cast<std::size_t>(size);
-    return Status::Ok();
-  } catch (const bip::interprocess_exception& e) {
-    StatusCode code = StatusCode::kInternal;
-    if (e.get_error_code() == bip::not_found_error) code = StatusCode::kNotFound;
-    if (e.get_error_code() == bip::already_exists_error) code = StatusCode::kAlreadyExists;
-    if (e.get_error_code() == bip::out_of_space_error) code = StatusCode::kResourceExhausted;
-    return Status(code, "shared memory segment " + name + ": " + e.what());
-  }
-}
-}  // namespace
-
 Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   if (o.name.empty() || o.name.find('/') != std::string::npos) {
     return Status::InvalidArgument("pool name must be non-empty and contain no '/'");
@@ -144,10 +114,9 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   const std::size_t data_offset = RoundUp(meta_end, kDataAlign);
   const std::size_t total = data_offset + slot_bytes * o.num_slots;
 
-  void* base = nullptr;
-  std::size_t mapped = 0;
-  TRIBUTARY_RETURN_IF_ERROR(MapSegment(o.name, true, total, o.prefault, &base, &mapped));
-
+  TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
+                             Segment::Create(o.name, total, o.prefault));
+  void* base = segment->bytes().data();
   if (o.prefault) {
     // MAP_POPULATE alone maps the holes of a fresh segment for reading; writing every page
     // here allocates them, so neither the gateway nor an aggregator faults on the data path.
@@ -167,24 +136,19 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   h->total_bytes = total;
   h->metadata_bytes = o.metadata.size();
   std::memcpy(h->metadata, o.metadata.data(), o.metadata.size());
-  pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  pthread_mutex_init(&h->mutex, &attr);
-  pthread_mutexattr_destroy(&attr);
+  InitRobustMutex(&h->mutex);
   h->magic.store(kPoolMagic, std::memory_order_release);
 
-  std::unique_ptr<SlotPool> pool(new SlotPool(o.name, base, mapped));
+  std::unique_ptr<SlotPool> pool(new SlotPool(o.name, std::move(segment)));
   TRIBUTARY_RETURN_IF_ERROR(pool->RegisterHolder());
   return pool;
 }
 
 Result<std::unique_ptr<SlotPool>> SlotPool::Open(std::string_view name, bool prefault) {
-  void* base = nullptr;
-  std::size_t mapped = 0;
-  TRIBUTARY_RETURN_IF_ERROR(MapSegment(std::string(name), false, 0, prefault, &base, &mapped));
-  std::unique_ptr<SlotPool> pool(new SlotPool(std::string(name), base, mapped));
+  TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
+                             Segment::Open(std::string(name), prefault));
+  const std::size_t mapped = segment->bytes().size();
+  std::unique_ptr<SlotPool> pool(new SlotPool(std::string(name), std::move(segment)));
   Header* h = pool->header_;
   if (mapped < sizeof(Header) || h->magic.load(std::memory_order_acquire) != kPoolMagic) {
     return Status::FailedPrecondition("segment " + std::string(name) + " is not a slot pool");
@@ -201,24 +165,17 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Open(std::string_view name, bool pre
   return pool;
 }
 
-Status SlotPool::Remove(std::string_view name) {
-  if (!bip::shared_memory_object::remove(std::string(name).c_str())) {
-    return Status::NotFound("no shared memory segment " + std::string(name));
-  }
-  return Status::Ok();
-}
+Status SlotPool::Remove(std::string_view name) { return Segment::Remove(std::string(name)); }
 
-SlotPool::SlotPool(std::string name, void* base, std::size_t mapped_bytes)
+SlotPool::SlotPool(std::string name, std::unique_ptr<Segment> segment)
     : name_(std::move(name)),
-      base_(base),
-      mapped_bytes_(mapped_bytes),
-      header_(static_cast<Header*>(base)) {}
+      segment_(std::move(segment)),
+      header_(reinterpret_cast<Header*>(segment_->bytes().data())) {}
 
 SlotPool::~SlotPool() {
   if (!keep_references_ && header_->magic.load(std::memory_order_acquire) == kPoolMagic) {
     UnregisterHolder();
   }
-  munmap(base_, mapped_bytes_);
 }
 
 Status SlotPool::RegisterHolder() {
@@ -340,7 +297,7 @@ uint32_t SlotPool::ReclaimDead() {
 }
 
 std::span<std::byte> SlotPool::Bytes(uint32_t index) const {
-  auto* p = static_cast<std::byte*>(base_) + header_->data_offset + index * header_->slot_bytes;
+  auto* p = segment_->bytes().data() + header_->data_offset + index * header_->slot_bytes;
   return {p, header_->slot_bytes};
 }
 
@@ -349,13 +306,9 @@ std::span<float> SlotPool::Floats(uint32_t index) const {
   return {reinterpret_cast<float*>(bytes.data()), bytes.size() / sizeof(float)};
 }
 
-std::span<const std::byte> SlotPool::Mapping() const {
-  return {static_cast<const std::byte*>(base_), mapped_bytes_};
-}
+std::span<const std::byte> SlotPool::Mapping() const { return segment_->bytes(); }
 
-std::string_view SlotPool::metadata() const {
-  return {header_->metadata, header_->metadata_bytes};
-}
+std::string_view SlotPool::metadata() const { return {header_->metadata, header_->metadata_bytes}; }
 
 std::size_t SlotPool::slot_bytes() const { return header_->slot_bytes; }
 uint32_t SlotPool::num_slots() const { return header_->num_slots; }

@@ -12,7 +12,9 @@
 // acquire a slot that was freed and reused.
 //
 // Memory is pre-faulted on creation and on every open (MAP_POPULATE): a page fault costs more
-// than copying the page, and the data path must not take faults at steady state.
+// than copying the page, and the data path must not take faults at steady state. The segment
+// is POSIX shared memory, or a DPDK memzone in hugepages where the process attached to the
+// node's DPDK memory (segment.h, dpdk_memory.h); the pool works the same on either.
 //
 // Thread safety: all methods may be called concurrently from any thread of any process; the
 // metadata is guarded by a robust process-shared mutex that survives the death of its holder.
@@ -31,17 +33,18 @@
 
 #include "common/result.h"
 #include "common/status.h"
+#include "shm/segment.h"
 
 namespace tributary::shm {
 
 struct PoolOptions {
-  std::string name;             // shm object name without '/', unique per node (required)
-  std::size_t slot_bytes = 0;   // usable bytes per slot, rounded up to 4 KiB (required, > 0)
-  uint32_t num_slots = 0;       // slots in the pool (required, > 0)
-  uint32_t max_holders = 64;    // processes that may have the pool open at once
-  bool prefault = true;         // populate every page at creation
-  bool replace_existing = true; // remove a stale segment of the same name first
-  std::string metadata;         // opaque text readers get back (job spec), at most 4 KiB
+  std::string name;              // shm object name without '/', unique per node (required)
+  std::size_t slot_bytes = 0;    // usable bytes per slot, rounded up to 4 KiB (required, > 0)
+  uint32_t num_slots = 0;        // slots in the pool (required, > 0)
+  uint32_t max_holders = 64;     // processes that may have the pool open at once
+  bool prefault = true;          // populate every page at creation
+  bool replace_existing = true;  // remove a stale segment of the same name first
+  std::string metadata;          // opaque text readers get back (job spec), at most 4 KiB
 };
 
 struct SlotHandle {
@@ -103,15 +106,14 @@ class SlotPool {
  private:
   struct Header;
   class Lock;
-  SlotPool(std::string name, void* base, std::size_t mapped_bytes);
+  SlotPool(std::string name, std::unique_ptr<Segment> segment);
   Status RegisterHolder();
   void UnregisterHolder();
   uint32_t* RowCounts(uint32_t row) const;
   uint32_t DropRowLocked(uint32_t row);
 
   std::string name_;
-  void* base_;
-  std::size_t mapped_bytes_;
+  std::unique_ptr<Segment> segment_;
   Header* header_;
   uint32_t my_row_ = 0;
   bool keep_references_ = false;

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -74,14 +75,23 @@ class RestartTest : public ::testing::Test {
     ASSERT_EQ(kill(serve.pid(), SIGKILL), 0);
     ASSERT_NE(serve.WaitForExit(std::chrono::seconds(10)), -1);
   }
-  // Waits until the model file of `version` of `job` is in the data directory.
+  // Waits until the model file of `version` of `job` is in the data directory and the job's
+  // checkpoint says so (the file is written first: a crash in between resumes without it).
   void AwaitModelFile(uint64_t job, uint32_t version) {
-    const std::string path =
-        dir_ + "/jobs/" + std::to_string(job) + "/model-" + std::to_string(version) + ".bin";
-    for (int i = 0; i < 500 && !fs::exists(path); ++i) {
+    const std::string job_dir = dir_ + "/jobs/" + std::to_string(job);
+    const std::string path = job_dir + "/model-" + std::to_string(version) + ".bin";
+    auto recorded = [&] {
+      internal::JobCheckpoint checkpoint;
+      std::ifstream in(job_dir + "/checkpoint.pb", std::ios::binary);
+      if (!checkpoint.ParseFromIstream(&in)) return false;
+      return std::any_of(checkpoint.versions().begin(), checkpoint.versions().end(),
+                         [&](const auto& v) { return v.version() == version && v.on_disk(); });
+    };
+    for (int i = 0; i < 500 && !(fs::exists(path) && recorded()); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     ASSERT_TRUE(fs::exists(path)) << path;
+    ASSERT_TRUE(recorded()) << "the checkpoint of job " << job << " never listed " << path;
   }
 
   // Creates a 2-round job of 3 clients on `serve` and runs its round 1; sets `job` and `v1`
@@ -216,9 +226,9 @@ TEST_F(RestartTest, SecondServeOnTheSameDataDirIsRefused) {
   ServeProcess serve({}, {}, {}, dir_);
   ASSERT_TRUE(serve.ok());
   std::string out;
-  EXPECT_EQ(RunTributary({"serve", "--listen", "127.0.0.1:0", "--data-dir", dir_, "--insecure"},
-                         &out),
-            1);
+  EXPECT_EQ(
+      RunTributary({"serve", "--listen", "127.0.0.1:0", "--data-dir", dir_, "--insecure"}, &out),
+      1);
   EXPECT_NE(out.find("another serve runs on --data-dir"), std::string::npos) << out;
   EXPECT_TRUE(Client(serve, 0).Join(serve.CreateJob(10, 1, 1)));  // the first one serves on
 }
