@@ -15,6 +15,7 @@
 //   Every scenario but idle also writes its figures as JSON with --json FILE.
 //   e2e_bench idle [--reps SECONDS]
 //     CPU used by the warm aggregator processes (and the gateway) while nothing runs.
+// `--serve-arg ARG` (repeatable) passes ARG on to `tributary serve` (say, --shm-backend dpdk).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -87,6 +88,8 @@ std::vector<pid_t> Children(pid_t pid) {
   return out;
 }
 
+std::vector<std::string> g_serve_args;  // --serve-arg
+
 class Serve {
  public:
   Serve() {
@@ -94,6 +97,7 @@ class Serve {
     std::filesystem::create_directories(dir_);
     std::vector<std::string> args = {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0",
                                      "--data-dir", dir_.string(), "--drain-timeout-s", "0"};
+    args.insert(args.end(), g_serve_args.begin(), g_serve_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -644,6 +648,7 @@ int main(int argc, char** argv) {
     if (k == "--clients") clients = std::stoul(argv[i + 1]);
     if (k == "--rounds") rounds = std::stoul(argv[i + 1]);
     if (k == "--chunk-kb") g_chunk_bytes = std::stoul(argv[i + 1]) << 10;
+    if (k == "--serve-arg") g_serve_args.push_back(argv[i + 1]);
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(server, clients, params, rounds);
@@ -651,6 +656,7 @@ int main(int argc, char** argv) {
   if (scenario == "idle") return Idle(reps);
   std::fprintf(stderr,
                "usage: e2e_bench ingest|round|tcp|idle [--params P] [--reps R] [--clients N] "
-               "[--rounds R] [--server tributary|baseline] [--bytes B] [--json FILE]\n");
+               "[--rounds R] [--server tributary|baseline] [--bytes B] [--json FILE] "
+               "[--serve-arg ARG ...]\n");
   return 2;
 }

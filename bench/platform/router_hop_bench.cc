@@ -3,12 +3,15 @@
 //   (a) the BPF router: one write on the router's socket, redirected by sk_msg in the kernel;
 //   (b) a sidecar: a userspace proxy process that reads each frame and writes it on (what a
 //       per-function sidecar or broker does);
-//   (c) the userspace router: a lookup and one write on the instance's own socket.
+//   (c) the userspace router: a lookup and one write on the instance's own socket;
+//   (d) an rte_ring in hugepages (DPDK's descriptor queue), the consumer busy-polling it. A
+//       ring has no wakeup: its consumer spins a core even when there is nothing to do, which
+//       the event-driven aggregators, asleep in recv(), do not. Needs root and DPDK.
 // Latency: one descriptor at a time, sent only once the previous one arrived, from the send
 // call to the instance's blocking recv() returning it (CLOCK_MONOTONIC carried in the frame).
 // Rate: a burst of descriptors, from the first send to the last arrival.
 //
-//   router_hop_bench [--count N] [--burst B]      (the BPF row needs root)
+//   router_hop_bench [--count N] [--burst B]      (the BPF and rte_ring rows need root)
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -28,6 +31,14 @@
 #include "ebpf/userspace_router.h"
 #ifdef TRIBUTARY_HAVE_BPF
 #include "ebpf/sk_msg_router.h"
+#endif
+#ifdef TRIBUTARY_HAVE_DPDK
+#include <rte_errno.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "shm/dpdk_memory.h"
 #endif
 
 namespace {
@@ -54,16 +65,16 @@ struct Row {
   double p50_us = 0, p99_us = 0, rate = 0;
 };
 
-// `send` delivers one frame towards `instance_fd`.
-Row Measure(const std::string& name, int instance_fd, const std::function<void(Descriptor&)>& send,
-            int count, int burst) {
+// `send` delivers one frame, which `receive` takes at the instance (false: no more).
+Row Measure(const std::string& name, const std::function<bool(Descriptor&)>& receive,
+            const std::function<void(Descriptor&)>& send, int count, int burst) {
   std::atomic<uint64_t> received{0};
   std::vector<uint64_t> latency;
   latency.reserve(count);
   std::atomic<bool> timing{true};
   std::thread reader([&] {
     Descriptor d;
-    while (ReadFrame(instance_fd, &d)) {
+    while (receive(d)) {
       if (timing.load(std::memory_order_relaxed)) latency.push_back(Now() - d.sequence);
       received.fetch_add(1, std::memory_order_release);
       received.notify_one();
@@ -100,7 +111,9 @@ Row ThroughRouter(const std::string& name, tributary::ebpf::Router& router, int 
   auto p = tributary::ebpf::LoopbackPair::Connect().value();
   (void)router.Attach(1, {.fd = p.accepted(), .pid = getpid(), .fd_in_instance = p.connected()});
   (void)router.Route({1, 1, 0}, 1);
-  return Measure(name, p.connected(), [&](Descriptor& d) { (void)router.Send(d); }, count, burst);
+  return Measure(
+      name, [&](Descriptor& d) { return ReadFrame(p.connected(), &d); },
+      [&](Descriptor& d) { (void)router.Send(d); }, count, burst);
 }
 
 Row ThroughSidecar(int count, int burst) {
@@ -120,13 +133,39 @@ Row ThroughSidecar(int count, int burst) {
       }
     }
   }
-  Row r = Measure("(b) userspace proxy process (sidecar)", out.connected(),
-                  [&](Descriptor& d) { (void)!send(in.connected(), &d, sizeof d, 0); }, count,
-                  burst);
+  Row r = Measure(
+      "(b) userspace proxy process (sidecar)",
+      [&](Descriptor& d) { return ReadFrame(out.connected(), &d); },
+      [&](Descriptor& d) { (void)!send(in.connected(), &d, sizeof d, 0); }, count, burst);
   kill(proxy, SIGKILL);
   waitpid(proxy, nullptr, 0);
   return r;
 }
+
+#ifdef TRIBUTARY_HAVE_DPDK
+// A single-producer, single-consumer ring of 64-byte elements in the hugepage memory this
+// process attached to as the EAL primary.
+Row ThroughRing(int count, int burst) {
+  rte_ring* ring = rte_ring_create_elem("hop-bench", sizeof(Descriptor), 4096, SOCKET_ID_ANY,
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!ring) {
+    std::fprintf(stderr, "rte_ring: %s\n", rte_strerror(rte_errno));
+    std::exit(1);
+  }
+  Row r = Measure(
+      "(d) rte_ring, consumer busy-polling",
+      [&](Descriptor& d) {
+        while (rte_ring_sc_dequeue_elem(ring, &d, sizeof d) != 0) rte_pause();
+        return true;
+      },
+      [&](Descriptor& d) {
+        while (rte_ring_sp_enqueue_elem(ring, &d, sizeof d) != 0) rte_pause();
+      },
+      count, burst);
+  rte_ring_free(ring);
+  return r;
+}
+#endif
 
 }  // namespace
 
@@ -147,6 +186,17 @@ int main(int argc, char** argv) {
   rows.push_back(ThroughSidecar(count, burst));
   auto user = tributary::ebpf::CreateUserspaceRouter();
   rows.push_back(ThroughRouter("(c) userspace router", *user, count, burst));
+#ifdef TRIBUTARY_HAVE_DPDK
+  if (auto memory = tributary::shm::DpdkMemory::Attach(
+          {.file_prefix = "tributary-hop-bench-" + std::to_string(getpid()),
+           .primary = true,
+           .memory_bytes = 32u << 20,
+           .huge_dir = {}})) {
+    rows.push_back(ThroughRing(count, burst));
+  } else {
+    std::fprintf(stderr, "rte_ring unavailable: %s\n", memory.error().ToString().c_str());
+  }
+#endif
   std::printf("| path | p50 µs | p99 µs | descriptors/s |\n|---|---|---|---|\n");
   for (const auto& r : rows) {
     std::printf("| %s | %.1f | %.1f | %.0f |\n", r.name.c_str(), r.p50_us, r.p99_us, r.rate);
