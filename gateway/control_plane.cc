@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 #include "aggregator/rule_registry.h"
 #include "gateway/checkpoint_store.h"
@@ -1699,6 +1700,14 @@ class ControlPlane::Impl {
     while (job.versions.size() > options_.retained_versions) {
       (void)job.pool->Release(job.versions.front().slot);
       job.versions.erase(job.versions.begin());
+    }
+    // The checkpoint lists the new version, and no longer the round's updates, before their
+    // slots go back: a node killed in between finds one or the other after its restart (the
+    // round's checkpoint, older, would list updates whose slots are free, and lose them).
+    if (!job.sequence) {
+      std::vector<AcceptedUpdate> updates = std::exchange(job.accepted, {});
+      Checkpoint(job);
+      job.accepted = std::move(updates);
     }
     ReleaseInputs(job, version);
     ++rounds_published_;
