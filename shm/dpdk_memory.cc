@@ -54,7 +54,10 @@ long AvailableBytes() {
   return 0;
 }
 
-// A mounted hugetlbfs of 2 MiB pages, or "".
+constexpr const char* kRunDir = "/run/tributary/";
+
+// A mounted hugetlbfs of 2 MiB pages, or "". Not another node's own mount: that node unmounts
+// it when it stops, or when it starts again after a crash.
 std::string MountedHugetlbfs() {
   std::ifstream mounts("/proc/mounts");
   std::string line;
@@ -62,7 +65,7 @@ std::string MountedHugetlbfs() {
     std::istringstream fields(line);
     std::string device, dir, type, options;
     fields >> device >> dir >> type >> options;
-    if (type != "hugetlbfs") continue;
+    if (type != "hugetlbfs" || dir.starts_with(kRunDir + std::string("hugepages-"))) continue;
     if (options.find("pagesize=") == std::string::npos ||
         options.find("pagesize=2M") != std::string::npos) {
       return dir;
@@ -70,8 +73,6 @@ std::string MountedHugetlbfs() {
   }
   return "";
 }
-
-constexpr const char* kRunDir = "/run/tributary/";
 
 // The file that records how many hugepages the primary of `prefix` added to vm.nr_hugepages.
 std::string PagesFile(const std::string& prefix) { return kRunDir + prefix + ".hugepages"; }
