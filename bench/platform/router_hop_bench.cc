@@ -37,6 +37,7 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <spdlog/spdlog.h>
 
 #include "shm/dpdk_memory.h"
 #endif
@@ -187,6 +188,7 @@ int main(int argc, char** argv) {
   auto user = tributary::ebpf::CreateUserspaceRouter();
   rows.push_back(ThroughRouter("(c) userspace router", *user, count, burst));
 #ifdef TRIBUTARY_HAVE_DPDK
+  spdlog::set_level(spdlog::level::warn);  // stdout carries the table alone
   if (auto memory = tributary::shm::DpdkMemory::Attach(
           {.file_prefix = "tributary-hop-bench-" + std::to_string(getpid()),
            .primary = true,
