@@ -50,7 +50,7 @@ class DpdkBackendTest : public ::testing::Test {
 #endif
     if (geteuid() != 0) GTEST_SKIP() << "the DPDK backend needs root (hugepages, the EAL)";
     pages_before_ = Hugepages("nr_hugepages");
-    ASSERT_GE(pages_before_, 0) << "no 2 MiB hugepage support in this kernel";
+    if (pages_before_ < 0) GTEST_SKIP() << "this kernel has no 2 MiB hugepages";
   }
 
   // What a serve of node `node` must leave behind once it exited.
