@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -39,11 +40,12 @@ struct JobContext {
   float server_learning_rate = 1;
 };
 
-// The rule folding one shard of one job, reused across rounds.
+// The rule folding one task lane (a shard of a tree node) of one job, reused across rounds.
 struct ShardState {
   std::unique_ptr<AggregationRule> rule;
   uint32_t round = 0;
   uint64_t folded = 0;
+  std::chrono::steady_clock::duration busy{};  // inside the rule this round
   bool open = false;
 };
 
@@ -74,7 +76,8 @@ class Worker {
     Status s;
     switch (shm::KindOf(d)) {
       case shm::DescriptorKind::kUpdate: s = Fold(d); break;
-      case shm::DescriptorKind::kFinish: s = Finish(d); break;
+      case shm::DescriptorKind::kFinish: s = Finish(d, /*top=*/true); break;
+      case shm::DescriptorKind::kFlush: s = Finish(d, /*top=*/false); break;
       case shm::DescriptorKind::kJobEnded: ForgetJob(d.job); return;
       default: s = Status::InvalidArgument("unexpected descriptor kind"); break;
     }
@@ -94,7 +97,7 @@ class Worker {
   std::size_t LeaveFailureText(const shm::Descriptor& d, std::string_view text) {
     auto it = jobs_.find(d.job);
     if (it == jobs_.end() || d.target_slot >= it->second.pool->num_slots()) return 0;
-    const shm::ShardRange r = shm::ShardOf(it->second.params, d.num_shards, d.shard);
+    const shm::ShardRange r = Range(it->second, d);
     const std::size_t n = std::min({text.size(), r.size() * sizeof(float), kMaxFailureText});
     std::memcpy(it->second.pool->Bytes(d.target_slot).data() + r.begin * sizeof(float),
                 text.data(), n);
@@ -121,17 +124,29 @@ class Worker {
     return &jobs_.emplace(job, std::move(ctx)).first->second;
   }
 
+  static shm::ShardRange Range(const JobContext& job, const shm::Descriptor& d) {
+    return shm::ShardOf(job.params, d.num_shards, shm::ShardIndexOf(d));
+  }
+
   Result<ShardState*> Shard(const shm::Descriptor& d, JobContext* job) {
     ShardState& st = shards_[{d.job, d.shard}];
+    const shm::ShardRange r = Range(*job, d);
     if (!st.rule) {
-      TRIBUTARY_ASSIGN_OR_RETURN(st.rule,
-                                 CreateRule(job->rule, job->rule_params, options_.device));
+      // A flushed tree node's rule, of the same job and size, is reused: its buffer is faulted.
+      auto spare = spare_rules_.find({d.job, r.size()});
+      if (spare != spare_rules_.end()) {
+        st.rule = std::move(spare->second);
+        spare_rules_.erase(spare);
+      } else {
+        TRIBUTARY_ASSIGN_OR_RETURN(st.rule,
+                                   CreateRule(job->rule, job->rule_params, options_.device));
+      }
     }
     if (!st.open || st.round != d.round) {
-      shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);
       TRIBUTARY_RETURN_IF_ERROR(st.rule->Begin({.round = d.round, .dim = r.size()}));
       st.round = d.round;
       st.folded = 0;
+      st.busy = {};
       st.open = true;
     }
     return &st;
@@ -142,14 +157,18 @@ class Worker {
     TRIBUTARY_ASSIGN_OR_RETURN(ShardState * st, Shard(d, job));
     shm::SlotHandle h{d.slot, d.slot_generation};
     TRIBUTARY_RETURN_IF_ERROR(job->pool->Acquire(h));
-    shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);
+    const shm::ShardRange r = Range(*job, d);
+    const auto start = std::chrono::steady_clock::now();
     Status s = st->rule->Add(job->pool->Floats(d.slot).subspan(r.begin, r.size()), d.weight);
+    st->busy += std::chrono::steady_clock::now() - start;
     TRIBUTARY_RETURN_IF_ERROR(job->pool->Release(h));
     if (s.ok()) ++st->folded;
     return s;
   }
 
-  Status Finish(const shm::Descriptor& d) {
+  // FINISH (`top`: the round's result, with the server step of delta jobs) or FLUSH (a tree
+  // node's partial, whose rule then goes back to the spares).
+  Status Finish(const shm::Descriptor& d, bool top) {
     TRIBUTARY_ASSIGN_OR_RETURN(JobContext * job, Job(d.job));
     TRIBUTARY_ASSIGN_OR_RETURN(ShardState * st, Shard(d, job));
     if (st->folded != d.client) {
@@ -158,15 +177,22 @@ class Worker {
     }
     shm::SlotHandle out{d.target_slot, d.slot_generation};
     TRIBUTARY_RETURN_IF_ERROR(job->pool->Acquire(out));
-    shm::ShardRange r = shm::ShardOf(job->params, d.num_shards, d.shard);
+    const shm::ShardRange r = Range(*job, d);
     auto result = job->pool->Floats(d.target_slot).subspan(r.begin, r.size());
+    const auto start = std::chrono::steady_clock::now();
     Status s = st->rule->Finish(result);
-    if (s.ok() && job->delta_updates) s = ApplyServerStep(*job, d.slot, r, result);
+    if (s.ok() && top && job->delta_updates) s = ApplyServerStep(*job, d.slot, r, result);
+    st->busy += std::chrono::steady_clock::now() - start;
     TRIBUTARY_RETURN_IF_ERROR(job->pool->Release(out));
     TRIBUTARY_RETURN_IF_ERROR(s);
     st->open = false;
     shm::Descriptor done = d;
     done.kind = TRIBUTARY_DESC_DONE;
+    done.weight = std::chrono::duration<double>(st->busy).count();
+    if (!top) {
+      spare_rules_.emplace(std::pair{d.job, r.size()}, std::move(st->rule));
+      shards_.erase({d.job, d.shard});
+    }
     return shm::WriteDescriptor(fd_, done);
   }
 
@@ -186,13 +212,16 @@ class Worker {
   // Unmaps the job's pool and drops its rules.
   void ForgetJob(uint64_t job) {
     std::erase_if(shards_, [&](const auto& kv) { return kv.first.first == job; });
+    std::erase_if(spare_rules_, [&](const auto& kv) { return kv.first.first == job; });
     jobs_.erase(job);
   }
 
   WorkerOptions options_;
   int fd_;
   std::map<uint64_t, JobContext> jobs_;
-  std::map<std::pair<uint64_t, uint32_t>, ShardState> shards_;
+  std::map<std::pair<uint64_t, uint32_t>, ShardState> shards_;  // by (job, lane)
+  // Rules of flushed tree nodes by (job, coordinates), for the next node of that size.
+  std::multimap<std::pair<uint64_t, std::size_t>, std::unique_ptr<AggregationRule>> spare_rules_;
 };
 
 }  // namespace

@@ -2,10 +2,12 @@
 //
 // A worker connects to its node runtime over loopback TCP, announces itself with a HELLO
 // descriptor, then sleeps in recv() until descriptors arrive (no polling: an idle worker uses
-// no CPU). Each wakeup drains every queued frame. UPDATE folds the worker's shard of an update,
-// read in place from the job's shared-memory pool, into the shard's rule; FINISH writes the
-// shard's result into the output slot and answers DONE (or FAILED with the reason's code, its
-// text left in the output slot). User rules (`plugin:`, `python:`) run here, never in the
+// no CPU). Each wakeup drains every queued frame. UPDATE folds the worker's shard of an update
+// (or of a tree node's partial), read in place from the job's shared-memory pool, into the
+// rule of its task lane; FINISH writes the round's result into the output slot and FLUSH a
+// tree node's partial into its slot, each answered by DONE (or FAILED with the reason's code,
+// its text left in the target slot). Any instance runs any task of any level: a leaf that
+// flushed is ready to fold a middle's or the top's inputs next. User rules (`plugin:`, `python:`) run here, never in the
 // gateway, so one that crashes takes down only this process.
 //
 // Pools are opened on first use by name (prefix + job id) and dropped on JOB_ENDED. Between

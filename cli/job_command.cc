@@ -113,6 +113,7 @@ void AddJobCommand(CLI::App& app) {
   auto deadline = std::make_shared<double>(0);
   auto rule = std::make_shared<std::string>();
   auto shards = std::make_shared<uint32_t>(0);
+  auto fan_in = std::make_shared<uint32_t>(0);
   auto coding = std::make_shared<std::string>();
   auto rule_f = std::make_shared<std::optional<int>>();
   auto rule_m = std::make_shared<std::optional<int>>();
@@ -156,6 +157,9 @@ void AddJobCommand(CLI::App& app) {
                      "Initial global model (version 0): a 1-D float32/float64 .npy file")
       ->check(CLI::ExistingFile);
   create->add_option("--shards", *shards, "Model shards aggregated in parallel (0: auto)");
+  create->add_option("--fan-in", *fan_in,
+                     "fedavg: aggregate in a tree, each leaf folding this many updates and each "
+                     "node above this many partials (0: flat)");
   create->add_option("--coding", *coding,
                      "Gradient coding against stragglers (workers = clients per round): "
                      "frc|cyclic|auto, or sequential sr-sgc|m-sgc (workers ask for their "
@@ -203,6 +207,7 @@ void AddJobCommand(CLI::App& app) {
     s.set_update_kind(*update_kind == "delta" ? v1::UPDATE_KIND_DELTA : v1::UPDATE_KIND_MODEL);
     s.set_server_learning_rate(*server_lr);
     s.set_shards(*shards);
+    s.set_fan_in(*fan_in);
     std::vector<float> initial;
     if (!initial_model->empty()) {  // read before creating, so a bad file creates nothing
       auto values = ReadNpyVector(*initial_model);
@@ -297,6 +302,12 @@ void AddJobCommand(CLI::App& app) {
                 << v1::RoundEvent::Kind_Name(e.kind()) << " updates=" << e.updates();
       if (e.kind() == v1::RoundEvent::ROUND_PUBLISHED) {
         std::cout << " round_s=" << e.round_seconds() << " aggregate_s=" << e.aggregate_seconds();
+        if (e.tree_nodes_size() > 1) {
+          std::cout << " tree=";
+          for (int i = 0; i < e.tree_nodes_size(); ++i) {
+            std::cout << (i ? "-" : "") << e.tree_nodes(i);
+          }
+        }
       }
       if (!e.message().empty()) std::cout << " (" << e.message() << ")";
       std::cout << std::endl;

@@ -60,6 +60,14 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--aggregators", opts->aggregators,
                   "Aggregator processes kept warm (0: one per core)")
       ->capture_default_str();
+  cmd->add_flag("--autoscale", opts->autoscale,
+                "Start one aggregator process and follow the arrival rate of updates up to "
+                "--aggregators (instances = ceil(rate / what one process folds))");
+  cmd->add_option("--instance-service-rate", opts->instance_service_rate,
+                  "With --autoscale: descriptors per second one aggregator process folds "
+                  "(0: measured from the processes' own reports)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e12));
   cmd->add_option("--scale-to-zero-after-s", opts->scale_to_zero_after_s,
                   "Stop the aggregator processes after this many seconds without aggregation "
                   "work; the next push starts them again (0: keep them warm)")

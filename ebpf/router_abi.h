@@ -27,5 +27,5 @@ struct tributary_instance_counters {
 };
 
 /* passed: per-CPU count of frames the program let through unrouted (wrong size, magic,
- * version, or an UPDATE/FINISH with no route), which reach the sender's peer instead of an
+ * version, or an UPDATE/FINISH/FLUSH with no route), which reach the sender's peer instead of an
  * instance. Replies from instances pass uncounted. */

@@ -3,7 +3,7 @@
  * socket of the aggregator instance routed for its (job, round, shard), inside the kernel.
  *
  * Attached as the msg verdict program of the instance_sockets sockhash, it runs on every
- * sendmsg of a socket in that map. Only UPDATE and FINISH descriptors travel towards
+ * sendmsg of a socket in that map. Only UPDATE, FINISH and FLUSH descriptors travel towards
  * aggregators; a frame that is not exactly one such valid descriptor, or that has no route, is
  * passed unchanged (SK_PASS) to the sending socket's own peer and counted: it is never
  * misrouted. The replies aggregators send on their own sockets pass uncounted. Routed frames
@@ -69,7 +69,9 @@ int tributary_route_descriptor(struct sk_msg_md *msg) {
   if (d->magic != TRIBUTARY_DESCRIPTOR_MAGIC || d->version != TRIBUTARY_DESCRIPTOR_VERSION)
     return pass();
   /* Replies (DONE, FAILED, HELLO) from an instance's own socket go to the node as usual. */
-  if (d->kind != TRIBUTARY_DESC_UPDATE && d->kind != TRIBUTARY_DESC_FINISH) return SK_PASS;
+  if (d->kind != TRIBUTARY_DESC_UPDATE && d->kind != TRIBUTARY_DESC_FINISH &&
+      d->kind != TRIBUTARY_DESC_FLUSH)
+    return SK_PASS;
 
   struct tributary_route_key key = {.job = d->job, .round = d->round, .shard = d->shard};
   __u64 *routed = bpf_map_lookup_elem(&routes, &key);

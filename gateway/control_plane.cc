@@ -25,6 +25,8 @@
 #include <utility>
 
 #include "aggregator/rule_registry.h"
+#include "gateway/aggregation_tree.h"
+#include "gateway/autoscaler.h"
 #include "gateway/checkpoint_store.h"
 #include "robust/coding/gradient_code.h"
 #include "robust/coding/sequential_scheduler.h"
@@ -140,9 +142,15 @@ struct Job {
   // lost learns that it was accepted (ALREADY_EXISTS), not that the round is closed.
   uint32_t last_round = 0;
   std::set<PushKey> last_round_clients;
-  std::vector<ebpf::InstanceId> shard_instance;  // 0: not assigned
-  std::vector<bool> shard_done;
-  uint32_t shards_pending = 0;
+  // The aggregation of job.aggregating: a tree of nodes (one, the top, when flat), each node
+  // folded by `shards` tasks, one per shard, routed by lane (node x shards + shard).
+  uint32_t fan_in = 0;  // eager jobs of a tree-aggregated rule: JobSpec.fan_in
+  AggregationTree tree{0, 0};
+  std::vector<ebpf::InstanceId> lane_instance;  // 0: not assigned (no live instance yet)
+  std::vector<bool> lane_done;
+  std::vector<uint32_t> node_pending;  // tasks of each node not done yet
+  std::vector<shm::SlotHandle> partials;  // partial slots held (until their parent is done)
+  uint32_t partials_reserved = 0;  // pool slots kept for the round's partials not allocated yet
   // Aggregator processes that died while holding this round's data (inside the rule): one is
   // survived by replaying the shard elsewhere, a second fails the job.
   uint32_t deaths_in_rule = 0;
@@ -277,6 +285,21 @@ class ControlPlane::Impl {
                                      " compares whole updates; it cannot be sharded");
     }
     if (spec.shards() > 4096) return Status::InvalidArgument("shards exceeds 4096");
+    if (spec.fan_in() == 1) {
+      return Status::InvalidArgument("fan_in must be >= 2 (or 0: flat aggregation)");
+    }
+    if (spec.fan_in() >= 2 && (!in.coding().scheme().empty() || spec.rule() != "fedavg")) {
+      return Status::InvalidArgument(
+          "fan_in applies to fedavg jobs: a tree re-adds weighted means, which rule " +
+          (spec.rule().empty() ? std::string("of a coded job") : spec.rule()) + " does not");
+    }
+    const uint64_t tree_nodes = AggregationTree::MaxNodes(spec.fan_in(), spec.clients_per_round());
+    if (tree_nodes * std::max<uint32_t>(1, spec.shards()) > shm::kMaxLanes) {
+      return Status::InvalidArgument(
+          "a round's tree of " + std::to_string(tree_nodes) + " nodes x " +
+          std::to_string(std::max<uint32_t>(1, spec.shards())) + " shards exceeds " +
+          std::to_string(shm::kMaxLanes) + " tasks; raise fan_in or lower shards");
+    }
     std::optional<robust::coding::GradientCode> code;
     std::unique_ptr<robust::coding::SequentialScheduler> sequence;
     if (!spec.coding().scheme().empty()) {
@@ -317,7 +340,9 @@ class ControlPlane::Impl {
                                               (sequence->delay() + 1)
                                         : spec.clients_per_round();
     const uint64_t spare = std::max<uint64_t>(2, per_round / 8);
-    const uint64_t slots = per_round + 1 + options_.retained_versions + spare;
+    // A tree's partials: at most one per node below the top.
+    const uint64_t partials = tree_nodes - 1;
+    const uint64_t slots = per_round + 1 + options_.retained_versions + spare + partials;
     if (slots > UINT32_MAX) return Status::InvalidArgument("the job needs too many slots");
     const uint64_t needed = slots * ((model_bytes + 4095) / 4096 * 4096);
     return JobPlan{std::move(spec), rule_params, splits, std::move(code), std::move(sequence),
@@ -338,12 +363,17 @@ class ControlPlane::Impl {
     job->model_bytes = plan.model_bytes;
     job->code = std::move(plan.code);
     job->sequence = std::move(plan.sequence);
-    const std::size_t live = std::max<std::size_t>(1, instances_->LiveInstances().size());
+    const std::size_t live = std::max<std::size_t>(
+        1, options_.max_instances ? options_.max_instances : instances_->LiveInstances().size());
+    const uint64_t tree_nodes =
+        AggregationTree::MaxNodes(plan.spec.fan_in(), plan.spec.clients_per_round());
+    job->fan_in = plan.spec.fan_in();
     job->shards = !plan.splits    ? 1
                   : shards        ? shards
                   : plan.spec.shards() ? plan.spec.shards()
                                        : static_cast<uint32_t>(std::clamp<std::size_t>(
-                                             plan.model_bytes / kMinShardBytes, 1, live));
+                                             plan.model_bytes / kMinShardBytes, 1,
+                                             std::min<uint64_t>(live, shm::kMaxLanes / tree_nodes)));
     return job;
   }
 
@@ -560,7 +590,10 @@ class ControlPlane::Impl {
                                        " pushes are streaming, the most this node takes at once; "
                                        "retry later");
     }
-    auto slot = job->pool->Allocate();
+    // Slots the round's tree may still need for its partials are not for updates.
+    auto slot = job->pool->FreeSlots() > job->partials_reserved
+                    ? job->pool->Allocate()
+                    : Result<shm::SlotHandle>(Status::ResourceExhausted("no free slot"));
     if (!slot) {
       ++pushes_exhausted_;
       return Status::ResourceExhausted("shared-memory pool of " + JobName(job->id) +
@@ -616,8 +649,11 @@ class ControlPlane::Impl {
     *r.mutable_accepted() = Record(job, job.accepted.back());
     Journal(job, r);
     if (job.eager()) {
-      for (uint32_t s = 0; s < job.shards; ++s) SendUpdate(job, job.accepted.back(), s);
-      if (job.accepted.size() >= job.spec.clients_per_round()) CloseRound(job);
+      Place(job, job.accepted.back());
+      if (job.state == v1::JOB_STATE_RUNNING &&
+          job.accepted.size() >= job.spec.clients_per_round()) {
+        CloseRound(job);
+      }
     } else {
       CloseIfDecodable(job);
     }
@@ -751,20 +787,28 @@ class ControlPlane::Impl {
     auto it = jobs_.find(d.job);
     if (it == jobs_.end()) return;
     Job& job = *it->second;
-    if (job.state != v1::JOB_STATE_RUNNING || job.aggregating != d.round ||
-        job.phase != Phase::kClosed || d.shard >= job.shards || job.shard_done[d.shard]) {
+    const uint32_t lane = d.shard;
+    if (job.state != v1::JOB_STATE_RUNNING || job.aggregating != d.round || !job.routed() ||
+        lane >= job.lane_done.size() || job.lane_done[lane] ||
+        !job.tree.node(lane / job.shards).flushed) {
       return;  // a late or repeated reply for work that is already settled
     }
+    const uint32_t node = lane / job.shards;
     if (shm::KindOf(d) == shm::DescriptorKind::kFailed) {
       const auto code = static_cast<StatusCode>(d.client);
+      const auto& n = job.tree.node(node);
       EndJob(job, v1::JOB_STATE_FAILED,
-             "aggregating shard " + std::to_string(d.shard) + " of round " +
-                 std::to_string(d.round) + " failed: " + std::string(StatusCodeName(code)) +
-                 ": " + FailureMessage(job, d));
+             "aggregating shard " + std::to_string(lane % job.shards) +
+                 (job.tree.size() > 1 ? " of tree node " + std::to_string(n.level) + "." +
+                                            std::to_string(n.index)
+                                      : std::string()) +
+                 " of round " + std::to_string(d.round) + " failed: " +
+                 std::string(StatusCodeName(code)) + ": " + FailureMessage(job, d));
       return;
     }
-    job.shard_done[d.shard] = true;
-    if (--job.shards_pending == 0) Publish(job);
+    job.lane_done[lane] = true;
+    autoscaler_.ObserveService(d.client, d.weight);
+    if (--job.node_pending[node] == 0) NodeDone(job, node);
   }
 
   void OnInstanceLost(ebpf::InstanceId instance, pid_t pid, const std::string& cause) {
@@ -787,10 +831,10 @@ class ControlPlane::Impl {
                    " times (last " + cause + ")");
         continue;
       }
-      for (uint32_t s = 0; s < job->shards; ++s) {
-        if (job->shard_instance[s] == instance && !job->shard_done[s]) {
-          job->shard_instance[s] = 0;
-          AssignShard(*job, s);
+      for (uint32_t lane = 0; lane < job->lane_instance.size(); ++lane) {
+        if (job->lane_instance[lane] == instance && !job->lane_done[lane]) {
+          job->lane_instance[lane] = 0;
+          AssignTask(*job, lane);
         }
       }
     }
@@ -805,8 +849,8 @@ class ControlPlane::Impl {
     }
     for (auto& [id, job] : jobs_) {
       if (job->state != v1::JOB_STATE_RUNNING || !job->routed()) continue;
-      for (uint32_t s = 0; s < job->shards; ++s) {
-        if (job->shard_instance[s] == 0 && !job->shard_done[s]) AssignShard(*job, s);
+      for (uint32_t lane = 0; lane < job->lane_instance.size(); ++lane) {
+        if (job->lane_instance[lane] == 0 && !job->lane_done[lane]) AssignTask(*job, lane);
       }
     }
   }
@@ -880,6 +924,17 @@ class ControlPlane::Impl {
            checkpoint_errors_);
     metric("tributary_aggregator_instances_lost_total", "counter",
            "Aggregator processes that died.", instances_lost_);
+    metric("tributary_aggregator_instances", "gauge", "Aggregator processes live now.",
+           instances_->LiveInstances().size());
+    metric("tributary_aggregator_instances_promoted_total", "counter",
+           "Middle and top tasks given to an instance that had run a leaf of the same round.",
+           instances_promoted_);
+    metric("tributary_aggregator_arrival_rate", "gauge",
+           "Descriptors per second reaching the aggregators (EWMA of the router's counters).",
+           autoscaler_.arrival_rate());
+    metric("tributary_aggregator_service_rate", "gauge",
+           "Descriptors per second one aggregator folds (measured, or set by the operator).",
+           autoscaler_.service_rate());
     metric("tributary_shm_bytes_reserved", "gauge", "Shared memory reserved by job pools.",
            used_bytes_);
     o << "# HELP tributary_job_free_slots Free slots in each job's pool.\n"
@@ -891,11 +946,12 @@ class ControlPlane::Impl {
   }
 
  private:
-  // The text a failing aggregator left at the start of its shard of the round's output slot
-  // (d.bytes long; see TRIBUTARY_DESC_FAILED).
+  // The text a failing aggregator left at the start of its shard of the descriptor's target
+  // slot (d.bytes long; see TRIBUTARY_DESC_FAILED).
   static std::string FailureMessage(const Job& job, const shm::Descriptor& d) {
-    const shm::ShardRange r = shm::ShardOf(job.spec.params(), job.shards, d.shard);
-    const auto text = job.pool->Bytes(job.output.index)
+    if (d.target_slot >= job.pool->num_slots()) return "(no message)";
+    const shm::ShardRange r = shm::ShardOf(job.spec.params(), job.shards, shm::ShardIndexOf(d));
+    const auto text = job.pool->Bytes(d.target_slot)
                           .subspan(r.begin * sizeof(float), r.size() * sizeof(float));
     const std::size_t n = std::min<std::size_t>(d.bytes, text.size());
     if (n == 0) return "(no message)";
@@ -1476,7 +1532,7 @@ class ControlPlane::Impl {
     job.accepted = std::move(carried);
     job.accepted_clients.clear();
     for (const auto& u : job.accepted) job.accepted_clients.insert({u.client_index, 0});
-    StartShards(job);  // replays the carried updates to the shards of eager jobs
+    StartAggregation(job);  // places the carried updates of eager jobs
     Checkpoint(job);
     Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
     if (job.accepted.empty()) return;
@@ -1487,79 +1543,187 @@ class ControlPlane::Impl {
     }
   }
 
-  // Routes every shard of the aggregation of job.aggregating into job.output.
-  void StartShards(Job& job) {
-    job.shard_instance.assign(job.shards, 0);
-    job.shard_done.assign(job.shards, false);
-    job.shards_pending = job.shards;
+  // Starts the aggregation of job.aggregating into job.output: a new tree (the job's fan-in for
+  // eager jobs, flat otherwise) that takes the accepted updates (eager jobs: as they arrive;
+  // the others: all at the close, with their decoding's weights).
+  void StartAggregation(Job& job) {
+    ReleasePartials(job);
+    job.tree = AggregationTree(job.eager() ? job.fan_in : 0, job.spec.clients_per_round());
+    job.lane_instance.clear();
+    job.lane_done.clear();
+    job.node_pending.clear();
+    job.partials_reserved =
+        static_cast<uint32_t>(AggregationTree::MaxNodes(job.tree.fan_in(), job.spec.clients_per_round()) - 1);
     job.deaths_in_rule = 0;
-    for (uint32_t s = 0; s < job.shards; ++s) AssignShard(job, s);
+    if (job.eager()) {
+      for (const auto& u : job.accepted) Place(job, u);
+    }
+    if (job.phase == Phase::kClosed) CloseAggregation(job);
   }
 
-  // Routes shard `s` of the current round to a live instance and replays what it must have
-  // seen: every accepted update and, once the round is closed, the FINISH.
-  void AssignShard(Job& job, uint32_t s) {
+  // Hands an accepted update to its leaf (coded updates the decoding does not use: nowhere).
+  void Place(Job& job, const AcceptedUpdate& u) {
+    if (u.weight == 0) return;
+    Deliver(job, job.tree.AddUpdate({u.slot, u.weight, u.client_index}));
+  }
+
+  // Node `n` has a new last input: sends it to the node's tasks (routing them first when `n` is
+  // new), then flushes `n` when it is ready.
+  void Deliver(Job& job, AggregationTree::NodeId n) {
+    if (job.lane_instance.size() < (n + 1) * job.shards) {
+      AddTasks(job, n);
+    } else {
+      for (uint32_t s = 0; s < job.shards; ++s) {
+        SendInput(job, shm::LaneOf(n, job.shards, s), job.tree.node(n).inputs.back());
+      }
+    }
+    FlushIfReady(job, n);
+  }
+
+  // Routes the tasks of the nodes up to `n` that have none yet.
+  void AddTasks(Job& job, AggregationTree::NodeId n) {
+    const uint32_t first = static_cast<uint32_t>(job.lane_instance.size());
+    job.lane_instance.resize((n + 1) * job.shards, 0);
+    job.lane_done.resize((n + 1) * job.shards, false);
+    job.node_pending.resize(n + 1, job.shards);
+    for (uint32_t lane = first; lane < job.lane_instance.size(); ++lane) AssignTask(job, lane);
+  }
+
+  // Routes task `lane` to the live instance with the fewest unfinished tasks of the job (an
+  // instance whose leaf is done takes the middle or top next: it is reused, not started) and
+  // replays what the task must have seen: the node's inputs and, once sent, its FLUSH/FINISH.
+  void AssignTask(Job& job, uint32_t lane) {
     auto live = instances_->LiveInstances();
     if (live.empty()) return Warm();  // OnInstanceReady assigns it
-    const ebpf::InstanceId instance = live[(job.id + s) % live.size()];
-    if (Status st = router_->Route({job.id, job.aggregating, s}, instance); !st.ok()) {
-      spdlog::warn("{}: routing shard {}: {}", JobName(job.id), s, st.ToString());
+    std::map<ebpf::InstanceId, uint32_t> load;
+    std::set<ebpf::InstanceId> ran_leaf;
+    for (uint32_t l = 0; l < job.lane_instance.size(); ++l) {
+      if (job.lane_instance[l] == 0) continue;
+      if (!job.lane_done[l]) ++load[job.lane_instance[l]];
+      if (job.tree.node(l / job.shards).level == 1) ran_leaf.insert(job.lane_instance[l]);
+    }
+    ebpf::InstanceId instance = 0;
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      const ebpf::InstanceId candidate = live[(job.id + lane + i) % live.size()];
+      if (instance == 0 || load[candidate] < load[instance]) instance = candidate;
+    }
+    if (Status st = router_->Route({job.id, job.aggregating, lane}, instance); !st.ok()) {
+      spdlog::warn("{}: routing task {}: {}", JobName(job.id), lane, st.ToString());
       return;
     }
-    job.shard_instance[s] = instance;
-    if (job.eager() || job.phase == Phase::kClosed) {
-      for (const auto& u : job.accepted) SendUpdate(job, u, s);
-    }
-    if (job.phase == Phase::kClosed) SendFinish(job, s);
+    job.lane_instance[lane] = instance;
+    const auto& node = job.tree.node(lane / job.shards);
+    if (node.level > 1 && ran_leaf.count(instance)) ++instances_promoted_;
+    for (const auto& in : node.inputs) SendInput(job, lane, in);
+    if (node.flushed) SendFlush(job, lane);
   }
 
-  shm::Descriptor Base(const Job& job, shm::DescriptorKind kind, uint32_t s) {
+  shm::Descriptor Base(const Job& job, shm::DescriptorKind kind, uint32_t lane) {
     shm::Descriptor d = shm::MakeDescriptor(kind);
     d.job = job.id;
     d.round = job.aggregating;
-    d.shard = static_cast<uint16_t>(s);
+    d.shard = static_cast<uint16_t>(lane);
     d.num_shards = static_cast<uint16_t>(job.shards);
     d.target_slot = job.output.index;
     d.sequence = ++sequence_;
     return d;
   }
 
-  void SendUpdate(Job& job, const AcceptedUpdate& u, uint32_t s) {
-    if (job.shard_instance[s] == 0) return Warm();  // replayed when the shard is assigned
-    if (u.weight == 0) return;               // a coded worker the decoding does not use
-    shm::Descriptor d = Base(job, shm::DescriptorKind::kUpdate, s);
-    d.slot = u.slot.index;
-    d.slot_generation = u.slot.generation;
+  void SendInput(Job& job, uint32_t lane, const AggregationTree::Input& in) {
+    if (job.lane_instance[lane] == 0) return Warm();  // replayed when the task is assigned
+    shm::Descriptor d = Base(job, shm::DescriptorKind::kUpdate, lane);
+    d.slot = in.slot.index;
+    d.slot_generation = in.slot.generation;
     d.bytes = job.model_bytes;
-    d.weight = u.weight;
-    d.client = u.client_index;
+    d.weight = in.weight;
+    d.client = in.client;
     if (Status st = router_->Send(d); !st.ok()) {
-      // The instance is going away; the shard is replayed when its loss is noticed.
-      spdlog::debug("{}: update for shard {}: {}", JobName(job.id), s, st.ToString());
+      // The instance is going away; the task is replayed when its loss is noticed.
+      spdlog::debug("{}: input for task {}: {}", JobName(job.id), lane, st.ToString());
     }
   }
 
-  void SendFinish(Job& job, uint32_t s) {
-    if (job.shard_instance[s] == 0) return;
-    shm::Descriptor d = Base(job, shm::DescriptorKind::kFinish, s);
-    d.slot_generation = job.output.generation;
+  // FINISH for the top's tasks, FLUSH for the others'.
+  void SendFlush(Job& job, uint32_t lane) {
+    if (job.lane_instance[lane] == 0) return;
+    const auto& node = job.tree.node(lane / job.shards);
+    shm::Descriptor d =
+        Base(job, node.top ? shm::DescriptorKind::kFinish : shm::DescriptorKind::kFlush, lane);
+    d.target_slot = node.output.index;
+    d.slot_generation = node.output.generation;
     d.slot = job.versions.back().slot.index;  // the model delta updates are applied to
-    d.client = static_cast<uint64_t>(std::count_if(
-        job.accepted.begin(), job.accepted.end(), [](const auto& u) { return u.weight != 0; }));
+    d.client = node.inputs.size();
     if (Status st = router_->Send(d); !st.ok()) {
-      spdlog::debug("{}: finish for shard {}: {}", JobName(job.id), s, st.ToString());
+      spdlog::debug("{}: flush for task {}: {}", JobName(job.id), lane, st.ToString());
     }
+  }
+
+  // Sends node `n`'s FLUSH (into a new partial slot) or, for the top, its FINISH (into the
+  // round's output) once it has every input it will get.
+  void FlushIfReady(Job& job, AggregationTree::NodeId n) {
+    if (!job.tree.Ready(n)) return;
+    shm::SlotHandle out = job.output;
+    if (!job.tree.node(n).top) {
+      auto partial = job.pool->Allocate();
+      if (!partial) {
+        EndJob(job, v1::JOB_STATE_FAILED, "no slot for a partial aggregate of round " +
+                                              std::to_string(job.aggregating) + ": " +
+                                              partial.error().message());
+        return;
+      }
+      out = *partial;
+      job.partials.push_back(out);
+      if (job.partials_reserved) --job.partials_reserved;
+    }
+    job.tree.MarkFlushed(n, out);
+    for (uint32_t s = 0; s < job.shards; ++s) SendFlush(job, shm::LaneOf(n, job.shards, s));
+  }
+
+  // Every task of node `n` is done: the top's result is the round's; another node's partial
+  // goes to its parent, and the partials `n` folded go back to the pool.
+  void NodeDone(Job& job, AggregationTree::NodeId n) {
+    auto parent = job.tree.Complete(n);
+    if (!parent) return Publish(job);
+    if (job.tree.node(n).level > 1) {
+      for (const auto& in : job.tree.node(n).inputs) ReleasePartial(job, in.slot);
+    }
+    Deliver(job, *parent);
+  }
+
+  void ReleasePartial(Job& job, shm::SlotHandle slot) {
+    auto it = std::find_if(job.partials.begin(), job.partials.end(), [&](const auto& p) {
+      return p.index == slot.index && p.generation == slot.generation;
+    });
+    if (it == job.partials.end()) return;
+    (void)job.pool->Release(*it);
+    job.partials.erase(it);
+  }
+
+  void ReleasePartials(Job& job) {
+    if (job.pool) {
+      for (const auto& p : job.partials) (void)job.pool->Release(p);
+    }
+    job.partials.clear();
   }
 
   void CloseRound(Job& job) {
     job.phase = Phase::kClosed;
     job.closed_at = Clock::now();
     Emit(job, Event(job, v1::RoundEvent::ROUND_CLOSED));
-    for (uint32_t s = 0; s < job.shards; ++s) {
-      if (!job.eager()) {
-        for (const auto& u : job.accepted) SendUpdate(job, u, s);
-      }
-      SendFinish(job, s);
+    CloseAggregation(job);
+  }
+
+  // The aggregation takes no more inputs: updates of jobs that are not eager go to the tree
+  // now, and every node that has all its inputs is flushed.
+  void CloseAggregation(Job& job) {
+    if (!job.eager()) {
+      for (const auto& u : job.accepted) Place(job, u);
+    }
+    job.tree.Close();
+    if (job.tree.size() > 0) AddTasks(job, job.tree.size() - 1);
+    for (AggregationTree::NodeId n = 0; n < job.tree.size(); ++n) {
+      if (job.state != v1::JOB_STATE_RUNNING) return;
+      FlushIfReady(job, n);
     }
   }
 
@@ -1688,7 +1852,7 @@ class ControlPlane::Impl {
       }
       job.accepted.push_back({uint64_t(term.key.worker), result->second.slot, term.weight});
     }
-    StartShards(job);
+    StartAggregation(job);
   }
 
   void Publish(Job& job) {
@@ -1716,9 +1880,15 @@ class ControlPlane::Impl {
     e.set_updates(static_cast<uint32_t>(job.accepted.size()));
     e.set_round_seconds(Seconds(now - job.opened_at));
     e.set_aggregate_seconds(Seconds(now - job.closed_at));
-    spdlog::info("{} round {} published: {} updates, round {:.3f} s, aggregation {:.3f} s",
+    std::string shape;
+    for (uint32_t nodes : job.tree.Shape()) {
+      e.add_tree_nodes(nodes);
+      shape += (shape.empty() ? "" : "-") + std::to_string(nodes);
+    }
+    spdlog::info("{} round {} published: {} updates, round {:.3f} s, aggregation {:.3f} s{}",
                  JobName(job.id), version, job.accepted.size(), e.round_seconds(),
-                 e.aggregate_seconds());
+                 e.aggregate_seconds(),
+                 job.tree.size() > 1 ? ", tree " + shape + " (leaves first)" : std::string());
     job.accepted.clear();
     if (!job.sequence) {
       job.last_round = version;
@@ -1756,8 +1926,9 @@ class ControlPlane::Impl {
     } else {
       for (const auto& u : job.accepted) (void)job.pool->Release(u.slot);
     }
-    for (uint32_t s = 0; s < job.shards; ++s) {
-      (void)router_->Unroute({job.id, job.aggregating, s});
+    ReleasePartials(job);
+    for (uint32_t lane = 0; lane < job.lane_instance.size(); ++lane) {
+      if (job.lane_instance[lane] != 0) (void)router_->Unroute({job.id, job.aggregating, lane});
     }
   }
 
@@ -1857,7 +2028,31 @@ class ControlPlane::Impl {
         }
       }
       ScaleToZeroWhenIdle(now);
+      Autoscale(now);
     }
+  }
+
+  // ---- autoscaling (ControlPlaneOptions::max_instances) ----
+
+  // Feeds the router's counters to the autoscaler (every 100 ms) and applies its target: more
+  // instances at once, fewer only between rounds, when no task is running that a retired
+  // process would take with it.
+  void Autoscale(Clock::time_point now) {
+    if (options_.max_instances == 0 || now - last_autoscale_ < std::chrono::milliseconds(100)) {
+      return;
+    }
+    last_autoscale_ = now;
+    uint64_t delivered = 0;
+    for (const auto& c : router_->Counters()) delivered += c.messages;
+    autoscaler_.ObserveDeliveries(delivered, now);
+    if (scaled_to_zero_) return;  // Warm() starts them again when work comes
+    const uint32_t target = autoscaler_.Target();
+    if (target == instances_target_ || (target < instances_target_ && Busy())) return;
+    spdlog::info("autoscaler: {} aggregator processes (arrival {:.0f}/s, one folds {:.0f}/s)",
+                 target, autoscaler_.arrival_rate(), autoscaler_.service_rate());
+    instances_target_ = target;
+    ++scale_events_;
+    instances_->ScaleTo(target);
   }
 
   // ---- scale to zero (ControlPlaneOptions::scale_to_zero_after) ----
@@ -1883,16 +2078,17 @@ class ControlPlane::Impl {
     // Rounds that wait for updates keep their slots; their shards are routed again, and what
     // they accepted replayed, when the aggregators are back (OnInstanceReady).
     for (auto& [id, job] : jobs_) {
-      for (uint32_t s = 0; s < job->shard_instance.size(); ++s) {
-        if (job->shard_instance[s] == 0) continue;
-        (void)router_->Unroute({job->id, job->aggregating, s});
-        job->shard_instance[s] = 0;
+      for (uint32_t lane = 0; lane < job->lane_instance.size(); ++lane) {
+        if (job->lane_instance[lane] == 0) continue;
+        (void)router_->Unroute({job->id, job->aggregating, lane});
+        job->lane_instance[lane] = 0;
       }
     }
     scaled_to_zero_ = true;
     ++scale_events_;
     spdlog::info("no aggregation work for {:.1f} s: aggregator processes scaled to zero",
                  Seconds(now - last_busy_));
+    instances_target_ = 0;
     instances_->ScaleTo(0);
   }
 
@@ -1903,6 +2099,7 @@ class ControlPlane::Impl {
     last_busy_ = warming_since_ = Clock::now();
     ++scale_events_;
     spdlog::info("work arrived: starting {} aggregator processes", options_.warm_instances);
+    instances_target_ = options_.warm_instances;
     instances_->ScaleTo(options_.warm_instances);
   }
 
@@ -1931,6 +2128,12 @@ class ControlPlane::Impl {
   uint64_t checkpoint_errors_ = 0;
   bool scaled_to_zero_ = false;
   Clock::time_point last_busy_ = Clock::now(), warming_since_;
+  Autoscaler autoscaler_{{.min_instances = std::max<uint32_t>(1, options_.warm_instances),
+                          .max_instances = options_.max_instances,
+                          .service_rate = options_.instance_service_rate}};
+  uint32_t instances_target_ = options_.warm_instances;  // what the pool was last scaled to
+  Clock::time_point last_autoscale_;
+  uint64_t instances_promoted_ = 0;
   uint64_t scale_events_ = 0;
   std::map<uint64_t, std::shared_ptr<Job>> jobs_;
   std::map<uint64_t, uint64_t> job_bytes_;

@@ -2,8 +2,10 @@
 //
 // Owns each job's shared-memory pool and drives its round state machine: a round opens, accepts
 // updates until clients_per_round arrived (or its deadline passed with at least min_clients),
-// asks every shard's aggregator to finish, publishes the new global model version when all
-// shards are done, and opens the next round. Accepted updates are handed to the aggregators as
+// asks its aggregators to finish, publishes the new global model version when they are done,
+// and opens the next round. A job with a fan-in aggregates in a tree (aggregation_tree.h):
+// leaves fold the updates, middles the leaves' partials, the top publishes; the autoscaler
+// (autoscaler.h) sizes the pool of aggregator processes that run the tree's tasks. Accepted updates are handed to the aggregators as
 // descriptors through the Router as soon as they are complete (eager aggregation); the control
 // plane keeps one reference on every accepted update until its round is published, so a shard
 // whose aggregator dies is re-run on another instance from the same slots, exactly.
@@ -58,6 +60,11 @@ struct ControlPlaneOptions {
   // warm_instances again and replays what they must see. 0: never.
   std::chrono::milliseconds scale_to_zero_after{0};
   uint32_t warm_instances = 1;
+  // Autoscaling (see autoscaler.h): with max_instances > 0 the aggregator processes follow the
+  // arrival rate of descriptors between warm_instances and max_instances (scaling down only
+  // between rounds); 0 keeps the pool at the size it was started with.
+  uint32_t max_instances = 0;
+  double instance_service_rate = 0;  // descriptors per second one instance folds (0: measured)
 };
 
 // The aggregator instances of the node; implemented by the node runtime.

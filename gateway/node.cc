@@ -166,7 +166,9 @@ class Node::Impl {
                             .checkpoint_dir = o.checkpoint_dir,
                             .scale_to_zero_after = std::chrono::milliseconds(
                                 static_cast<int64_t>(o.scale_to_zero_after_s * 1000)),
-                            .warm_instances = aggregators},
+                            .warm_instances = o.autoscale ? 1 : aggregators,
+                            .max_instances = o.autoscale ? aggregators : 0,
+                            .instance_service_rate = o.instance_service_rate},
         router_.get(), &directory_);
     for (const auto& path : o.rule_plugins) {
       // The gateway learns the plug-in's name; only the aggregators run its rule.
@@ -181,7 +183,9 @@ class Node::Impl {
     }
     ControlPlane* cp = control_.get();
     auto runtime = runtime::NodeRuntime::Start(
-        {.worker_argv = worker_argv, .instances = aggregators, .pool_prefix = prefix},
+        {.worker_argv = worker_argv,
+         .instances = o.autoscale ? 1 : aggregators,
+         .pool_prefix = prefix},
         router_.get(),
         {.on_reply = [cp](const shm::Descriptor& d) { cp->OnAggregatorReply(d); },
          .on_instance_lost = [cp](ebpf::InstanceId i, pid_t p,
@@ -194,7 +198,11 @@ class Node::Impl {
     // back before the run files of dead nodes are removed.
     TRIBUTARY_RETURN_IF_ERROR(control_->Recover());
     RemoveStaleRunFiles();
-    spdlog::info("node {}: {} aggregator processes warm", node, aggregators);
+    if (o.autoscale) {
+      spdlog::info("node {}: 1 aggregator process warm, autoscaled up to {}", node, aggregators);
+    } else {
+      spdlog::info("node {}: {} aggregator processes warm", node, aggregators);
+    }
 
     const AccessPolicy policy{.mutual_tls = !o.tls_client_ca_file.empty(),
                               .operators = o.operator_ids,

@@ -23,6 +23,10 @@ struct NodeOptions {
   std::vector<std::string> worker_argv;   // aggregator program (required)
   uint32_t aggregators = 0;               // warm pool size (0: one per core)
   double scale_to_zero_after_s = 0;       // idle seconds before the pool scales to zero (0: never)
+  // Autoscaling: the pool starts with one process and follows the arrival rate up to
+  // `aggregators` (see gateway/autoscaler.h).
+  bool autoscale = false;
+  double instance_service_rate = 0;       // descriptors/s one process folds (0: measured)
   std::string node_id;                    // names shared memory (empty: the pid)
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
   // Where job pools live: "boost" (POSIX shared memory), "dpdk" (memzones in hugepages, this

@@ -29,7 +29,7 @@ Status ValidateFrame(std::span<const std::byte> frame) {
                                       " is not supported (this build speaks " +
                                       std::to_string(TRIBUTARY_DESCRIPTOR_VERSION) + ")");
   }
-  if (d.kind < TRIBUTARY_DESC_UPDATE || d.kind > TRIBUTARY_DESC_JOB_ENDED) {
+  if (d.kind < TRIBUTARY_DESC_UPDATE || d.kind > TRIBUTARY_DESC_FLUSH) {
     return Status::InvalidArgument("descriptor kind " + std::to_string(d.kind) + " is unknown");
   }
   return Status::Ok();

@@ -24,6 +24,7 @@ enum class DescriptorKind : uint8_t {
   kHello = TRIBUTARY_DESC_HELLO,
   kFailed = TRIBUTARY_DESC_FAILED,
   kJobEnded = TRIBUTARY_DESC_JOB_ENDED,
+  kFlush = TRIBUTARY_DESC_FLUSH,
 };
 
 // A zeroed descriptor of `kind` with magic and version set.
@@ -43,5 +44,16 @@ struct ShardRange {
   std::size_t size() const { return end - begin; }
 };
 ShardRange ShardOf(std::size_t elements, uint32_t num_shards, uint32_t shard);
+
+// The lane of shard `shard` of tree node `node` (see descriptor_format.h), and back.
+inline uint32_t LaneOf(uint32_t node, uint32_t num_shards, uint32_t shard) {
+  return node * num_shards + shard;
+}
+inline uint32_t ShardIndexOf(const Descriptor& d) {
+  return d.num_shards ? d.shard % d.num_shards : 0;
+}
+inline uint32_t NodeOf(const Descriptor& d) { return d.num_shards ? d.shard / d.num_shards : 0; }
+// Lanes a descriptor can name: nodes x shards of one round must stay below this.
+inline constexpr uint32_t kMaxLanes = 1u << 16;
 
 }  // namespace tributary::shm

@@ -30,7 +30,9 @@ enum tributary_descriptor_kind {
    * `target_slot` and answer DONE. Jobs of delta updates add it, scaled by the server learning
    * rate, to the previous model, in `slot` (kept live by the sender until DONE). */
   TRIBUTARY_DESC_FINISH = 2,
-  /* Aggregator -> node runtime: the shard named by (job, round, shard) is final. */
+  /* Aggregator -> node runtime: the task named by (job, round, shard) is final. `weight` holds
+   * the seconds the aggregator spent inside the rule for it (folding and finishing): the
+   * service time the autoscaler divides into the inputs it folded (`client`). */
   TRIBUTARY_DESC_DONE = 3,
   /* Aggregator -> node runtime: first frame on a new connection; `client` holds the instance
    * id, `sequence` the process id and `slot` the fd number of the connection in that process.
@@ -43,13 +45,19 @@ enum tributary_descriptor_kind {
   /* Node runtime -> aggregator: job `job` has ended or moved out of its pool; drop what is
    * kept for it (its pool mapping, its rules). */
   TRIBUTARY_DESC_JOB_ENDED = 6,
+  /* Sender -> aggregator: as FINISH for an inner task of an aggregation tree (a leaf or a
+   * middle): write the shard's partial aggregate (the weighted mean of the `client` inputs it
+   * was sent) into `target_slot`, with no server step, and answer DONE. The parent folds the
+   * partial with the inputs' total weight. */
+  TRIBUTARY_DESC_FLUSH = 7,
 };
 
 struct tributary_descriptor {
   uint16_t magic;           /* TRIBUTARY_DESCRIPTOR_MAGIC */
   uint8_t version;          /* TRIBUTARY_DESCRIPTOR_VERSION */
   uint8_t kind;             /* enum tributary_descriptor_kind */
-  uint16_t shard;           /* shard index within the model */
+  uint16_t shard;           /* task lane: tree node x num_shards + shard index within the
+                             * model (a flat aggregation's one node is node 0) */
   uint16_t num_shards;      /* shards the model is split into */
   uint64_t job;             /* job id */
   uint32_t round;           /* round number (1-based) */
