@@ -15,7 +15,12 @@
 //   Every scenario but idle also writes its figures as JSON with --json FILE.
 //   e2e_bench idle [--reps SECONDS]
 //     CPU used by the warm aggregator processes (and the gateway) while nothing runs.
-// `--serve-arg ARG` (repeatable) passes ARG on to `tributary serve` (say, --shm-backend dpdk).
+//   e2e_bench start [--params P] [--reps R]
+//     Cold against warm aggregator start: serve scales its processes to zero after 0.3 s idle;
+//     R times, one client's round once they are gone (cold: the push starts them) and the next
+//     round at once (warm). Reports both round times and their difference.
+// `--serve-arg ARG` (repeatable) passes ARG on to `tributary serve` (say, --shm-backend dpdk);
+// `--fan-in K` creates the round scenarios' jobs with that fan-in (a tree; default flat).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -89,6 +94,7 @@ std::vector<pid_t> Children(pid_t pid) {
 }
 
 std::vector<std::string> g_serve_args;  // --serve-arg
+uint32_t g_fan_in = 0;                  // --fan-in
 
 class Serve {
  public:
@@ -122,6 +128,7 @@ class Serve {
     spec.set_params(params);
     spec.set_rounds(rounds);
     spec.set_clients_per_round(cpr);
+    spec.set_fan_in(g_fan_in);
     grpc::ClientContext ctx;
     tributary::v1::JobInfo info;
     auto s = op_->CreateJob(&ctx, spec, &info);
@@ -628,6 +635,40 @@ int Idle(int seconds) {
   return 0;
 }
 
+// Round time of one client's round that finds no aggregator process (cold) and of the next
+// (warm), `reps` times.
+int Start(uint64_t params, int reps) {
+  g_serve_args.insert(g_serve_args.end(), {"--scale-to-zero-after-s", "0.3"});
+  Serve serve;
+  const uint64_t job = serve.CreateJob(params, 2 * reps, 1);
+  tributary::client::Client c({.target = serve.target(), .client_id = "bench"});
+  if (!c.Join(job)) return 1;
+  std::vector<float> update(params), model;
+  auto round = [&](uint32_t r) {
+    tributary::client::SyntheticUpdate(1, 0, r, update);
+    const auto t0 = Clock::now();
+    if (!c.Push(job, r, update, 10) || !c.PullInto(job, r, true, &model)) std::exit(1);
+    return Since(t0);
+  };
+  std::vector<double> cold, warm;
+  for (int i = 0; i < reps; ++i) {
+    for (int w = 0; w < 500 && !Children(serve.pid()).empty(); ++w) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!Children(serve.pid()).empty()) {
+      std::fprintf(stderr, "the aggregator processes did not scale to zero\n");
+      return 1;
+    }
+    cold.push_back(round(2 * i + 1));
+    warm.push_back(round(2 * i + 2));
+  }
+  std::printf("| update | rounds | cold round s (median) | warm round s (median) | start cost s |\n"
+              "|---|---|---|---|---|\n| %.2f MB | %d | %.4f | %.4f | %.4f |\n",
+              params * 4 / 1e6, reps, Median(cold), Median(warm), Median(cold) - Median(warm));
+  WriteJson({{"scenario", "start"}, {"params", params}, {"cold_s", cold}, {"warm_s", warm}});
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -649,14 +690,16 @@ int main(int argc, char** argv) {
     if (k == "--rounds") rounds = std::stoul(argv[i + 1]);
     if (k == "--chunk-kb") g_chunk_bytes = std::stoul(argv[i + 1]) << 10;
     if (k == "--serve-arg") g_serve_args.push_back(argv[i + 1]);
+    if (k == "--fan-in") g_fan_in = std::stoul(argv[i + 1]);
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(server, clients, params, rounds);
   if (scenario == "tcp") return Tcp(bytes ? bytes : params * 4, reps);
   if (scenario == "idle") return Idle(reps);
+  if (scenario == "start") return Start(params, reps);
   std::fprintf(stderr,
-               "usage: e2e_bench ingest|round|tcp|idle [--params P] [--reps R] [--clients N] "
-               "[--rounds R] [--server tributary|baseline] [--bytes B] [--json FILE] "
-               "[--serve-arg ARG ...]\n");
+               "usage: e2e_bench ingest|round|tcp|idle|start [--params P] [--reps R] "
+               "[--clients N] [--rounds R] [--server tributary|baseline] [--bytes B] "
+               "[--json FILE] [--serve-arg ARG ...] [--fan-in K]\n");
   return 2;
 }
