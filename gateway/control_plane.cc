@@ -1481,6 +1481,7 @@ class ControlPlane::Impl {
         case Phase::kClosed: l.pending_updates = job->accepted.size(); break;
         case Phase::kIdle: break;
       }
+      l.pending_partials = job->partials.size();
       l.active = job->phase != Phase::kIdle;
     }
     return loads;

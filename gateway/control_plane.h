@@ -84,6 +84,9 @@ struct JobLoad {
   // Updates its current round still waits for (while open) or is aggregating (once closed);
   // 0 between rounds and once the job ended.
   uint64_t pending_updates = 0;
+  // Partials of an aggregation tree's nodes not yet folded by the nodes above (the middle and
+  // top tiers' queue; 0 for flat jobs).
+  uint64_t pending_partials = 0;
   bool active = false;  // a round is open or being aggregated
 };
 

@@ -16,11 +16,17 @@ constexpr double kDefaultTargetPendingUpdates = 8;
 // What one trigger asks about, from its metadata.
 struct Trigger {
   std::optional<uint64_t> job;  // absent: every job
+  std::string tier = "all";     // leaf | inner | all
   double target = kDefaultTargetPendingUpdates;
 
   std::string MetricName() const {
-    return job ? "tributary-pending-updates-job-" + std::to_string(*job)
-               : std::string("tributary-pending-updates");
+    return "tributary-pending-updates" + (job ? "-job-" + std::to_string(*job) : "") +
+           (tier != "all" ? "-tier-" + tier : "");
+  }
+  uint64_t Pending(const JobLoad& l) const {
+    if (tier == "leaf") return l.pending_updates;
+    if (tier == "inner") return l.pending_partials;
+    return l.pending_updates + l.pending_partials;
   }
 };
 
@@ -35,6 +41,13 @@ Result<Trigger> ParseTrigger(const externalscaler::ScaledObjectRef& ref) {
       return Status::InvalidArgument("trigger metadata job='" + s + "' is not a job id");
     }
     t.job = id;
+  }
+  if (auto it = meta.find("tier"); it != meta.end()) {
+    if (it->second != "leaf" && it->second != "inner" && it->second != "all") {
+      return Status::InvalidArgument("trigger metadata tier='" + it->second +
+                                     "' must be leaf, inner or all");
+    }
+    t.tier = it->second;
   }
   if (auto it = meta.find("targetPendingUpdates"); it != meta.end()) {
     const auto& s = it->second;
@@ -58,6 +71,7 @@ Result<JobLoad> LoadOf(const Trigger& t, const std::vector<JobLoad>& loads) {
     if (t.job && l.job != *t.job) continue;
     found = true;
     sum.pending_updates += l.pending_updates;
+    sum.pending_partials += l.pending_partials;
     sum.active |= l.active;
   }
   if (!found) return Status::NotFound("job " + std::to_string(*t.job) + " does not exist");
@@ -191,8 +205,9 @@ grpc::ServerUnaryReactor* KedaScaler::GetMetrics(grpc::CallbackServerContext* ct
   if (!load) return Done(ctx, load.error());
   auto* value = reply->add_metricvalues();
   value->set_metricname(trigger->MetricName());
-  value->set_metricvalue(static_cast<int64_t>(load->pending_updates));
-  value->set_metricvaluefloat(static_cast<double>(load->pending_updates));
+  const uint64_t pending = trigger->Pending(*load);
+  value->set_metricvalue(static_cast<int64_t>(pending));
+  value->set_metricvaluefloat(static_cast<double>(pending));
   return Done(ctx, Status::Ok());
 }
 

@@ -8,10 +8,16 @@
 // StreamIsActive (trigger type `external-push`) pushes the change the moment a round opens or
 // the last one is published, instead of waiting for KEDA's next poll.
 //
+// Jobs aggregated in a tree (JobSpec.fan_in) have two tiers: `leaf` (the client updates above)
+// and `inner` (partials of finished nodes that the middles and the top have still to fold), so
+// each tier's aggregators can be scaled by a trigger of its own.
+//
 // Trigger metadata (ScaledObjectRef.scalerMetadata):
 //   job                   a job id; absent: every job on this node
+//   tier                  leaf | inner | all (default: all, their sum)
 //   targetPendingUpdates  updates one aggregator replica should take (default 8, > 0)
-// Metric names: "tributary-pending-updates" (every job) or "tributary-pending-updates-job-ID".
+// Metric names: "tributary-pending-updates", then "-job-ID" for one job, then "-tier-TIER" for
+// one tier.
 //
 // Thread-safe; the control plane must outlive the service.
 #pragma once

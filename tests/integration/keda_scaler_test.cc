@@ -164,5 +164,58 @@ TEST(KedaScalerTest, MetricAndActivityFollowTheRounds) {
             grpc::INVALID_ARGUMENT);
 }
 
+// A job aggregated in a tree: the leaf tier counts the updates the round waits for, the inner
+// tier the partials of finished nodes waiting for the node above.
+TEST(KedaScalerTest, TreeJobsReportTheirLeafAndInnerTiers) {
+  ServeProcess serve({"--aggregators", "1"});
+  ASSERT_TRUE(serve.ok());
+  auto stub = ExternalScaler::NewStub(
+      grpc::CreateChannel(serve.target(), grpc::InsecureChannelCredentials()));
+  v1::JobSpec spec;
+  spec.set_name("tree");
+  spec.set_params(1000);
+  spec.set_rounds(1);
+  spec.set_clients_per_round(8);
+  spec.set_fan_in(2);
+  v1::JobInfo info;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(serve.op().CreateJob(&ctx, spec, &info).ok());
+  }
+  const std::string job = std::to_string(info.job_id());
+  auto metric = [&](const std::string& tier) {
+    grpc::ClientContext ctx;
+    externalscaler::GetMetricsRequest req;
+    *req.mutable_scaledobjectref() = Ref({{"job", job}, {"tier", tier}});
+    req.set_metricname("tributary-pending-updates-job-" + job +
+                       (tier == "all" ? "" : "-tier-" + tier));
+    externalscaler::GetMetricsResponse r;
+    grpc::Status s = stub->GetMetrics(&ctx, req, &r);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? r.metricvalues(0).metricvalue() : -1;
+  };
+  EXPECT_EQ(metric("leaf"), 8);
+  EXPECT_EQ(metric("inner"), 0);
+  // Two updates fill the first leaf (fan-in 2); its partial waits for the second leaf's in the
+  // middle above them.
+  for (int i = 0; i < 2; ++i) {
+    client::Client c({.target = serve.target(), .client_id = "c" + std::to_string(i)});
+    ASSERT_TRUE(c.Join(info.job_id()));
+    ASSERT_TRUE(c.Push(info.job_id(), 1, std::vector<float>(1000, 1.0f), 1));
+  }
+  int64_t inner = 0;
+  for (int i = 0; i < 500 && inner == 0; ++i) {
+    inner = metric("inner");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(inner, 1);
+  EXPECT_EQ(metric("leaf"), 6);
+  EXPECT_EQ(metric("all"), 7);
+  grpc::ClientContext ctx;
+  externalscaler::IsActiveResponse r;
+  EXPECT_EQ(stub->IsActive(&ctx, Ref({{"tier", "middle"}}), &r).error_code(),
+            grpc::INVALID_ARGUMENT);
+}
+
 }  // namespace
 }  // namespace tributary::testing
