@@ -60,6 +60,14 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--aggregators", opts->aggregators,
                   "Aggregator processes kept warm (0: one per core)")
       ->capture_default_str();
+  cmd->add_option("--peers", opts->peers,
+                  "The other nodes of this node's group, HOST:PORT each (comma-separated or "
+                  "repeated): jobs are created on all of them and each job's home node folds "
+                  "one partial per node into its rounds' models")
+      ->delimiter(',');
+  cmd->add_option("--advertise", opts->advertise,
+                  "With --peers: HOST:PORT at which the other nodes reach this one (default: "
+                  "--listen)");
   cmd->add_flag("--autoscale", opts->autoscale,
                 "Start one aggregator process and follow the arrival rate of updates up to "
                 "--aggregators (instances = ceil(rate / what one process folds))");

@@ -21,7 +21,7 @@ namespace tributary::cli {
 namespace {
 
 struct SimOptions {
-  std::string server = "127.0.0.1:7070";
+  std::vector<std::string> servers{"127.0.0.1:7070"};  // client i talks to servers[i % size]
   uint64_t job = 0;
   uint32_t clients = 8;
   uint32_t rounds = 0;  // 0: the rest of the job
@@ -31,18 +31,18 @@ struct SimOptions {
   std::string enrolment_token_file;
 };
 
-// Options of simulated client `id`, with the TLS files and enrolment token of `o`.
-client::ClientOptions ClientOf(const SimOptions& o, std::string id) {
+// Options of simulated client `i`, with the TLS files and enrolment token of `o`.
+client::ClientOptions ClientOf(const SimOptions& o, uint32_t i) {
   client::ClientOptions c = o.tls;
-  c.target = o.server;
-  c.client_id = std::move(id);
+  c.target = o.servers[i % o.servers.size()];
+  c.client_id = "sim-" + std::to_string(o.seed) + "-" + std::to_string(i);
   return c;
 }
 
 using Clock = std::chrono::steady_clock;
 
 int RunSim(const SimOptions& o) {
-  client::Client probe(ClientOf(o, "sim-" + std::to_string(o.seed) + "-0"));
+  client::Client probe(ClientOf(o, 0));
   auto joined = probe.Join(o.job);
   if (!joined) {
     std::cerr << "sim: join: " << joined.error() << "\n";
@@ -70,7 +70,7 @@ int RunSim(const SimOptions& o) {
   std::barrier start(o.clients, [&]() noexcept { round_start = Clock::now(); });
 
   auto worker = [&](uint32_t i) {
-    client::Client c(ClientOf(o, "sim-" + std::to_string(o.seed) + "-" + std::to_string(i)));
+    client::Client c(ClientOf(o, i));
     auto fail = [&](const std::string& what, const Status& s) {
       std::lock_guard lock(mu);
       std::cerr << "sim: client " << i << ": " << what << ": " << s << "\n";
@@ -97,8 +97,9 @@ int RunSim(const SimOptions& o) {
         fail("pull version " + std::to_string(r), version.error());
         continue;
       }
-      if (i != 0) continue;
-      // Client 0 verifies the round against an independent double-precision average.
+      if (i >= o.servers.size()) continue;
+      // The first client of each server verifies the model it pulled there against an
+      // independent double-precision average.
       const double round_s = std::chrono::duration<double>(Clock::now() - round_start).count();
       const double push_s = std::chrono::duration<double>(pushes_done - round_start).count();
       std::vector<uint64_t> ids;
@@ -110,9 +111,11 @@ int RunSim(const SimOptions& o) {
       for (double& v : ref) v /= total;
       const double err = client::MaxRelativeError(model, ref);
       const double mb = ids.size() * params * 4 / 1e6;
-      std::printf("round %u: %zu updates accepted, %.1f MB pushed in %.3f s (%.0f MB/s), "
+      std::lock_guard lock(mu);
+      const std::string at = o.servers.size() > 1 ? " (pulled from " + o.servers[i] + ")" : "";
+      std::printf("round %u%s: %zu updates accepted, %.1f MB pushed in %.3f s (%.0f MB/s), "
                   "published in %.3f s, max relative error %.2e %s\n",
-                  r, ids.size(), mb, push_s, mb / push_s, round_s, err,
+                  r, at.c_str(), ids.size(), mb, push_s, mb / push_s, round_s, err,
                   err <= o.tolerance ? "OK" : "WRONG");
       std::fflush(stdout);
       if (!(err <= o.tolerance) || ids.empty()) failed = true;
@@ -134,7 +137,11 @@ int RunSim(const SimOptions& o) {
 void AddSimCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("sim", "Simulated clients that verify every round");
   auto o = std::make_shared<SimOptions>();
-  cmd->add_option("--server", o->server, "Gateway HOST:PORT")->capture_default_str();
+  cmd->add_option("--server", o->servers,
+                  "Gateway HOST:PORT; several (comma-separated): the nodes of a group, client i "
+                  "pushing to the (i mod n)-th and the first client of each verifying there")
+      ->delimiter(',')
+      ->capture_default_str();
   AddTlsFlags(cmd, &o->tls);
   cmd->add_option("--enrolment-token-file", o->enrolment_token_file,
                   "File holding the job's enrolment token (restricted jobs)")

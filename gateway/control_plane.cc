@@ -42,6 +42,7 @@ constexpr uint64_t kMaxJobId = uint64_t{1} << 53;  // ids resumed from checkpoin
 constexpr std::size_t kMinEnrolmentToken = 16, kMaxEnrolmentToken = 1024;
 constexpr std::size_t kMinShardBytes = 1u << 20;  // below this, more shards cost more than they gain
 constexpr uint64_t kInitialModelSender = ~uint64_t{0};  // in_flight key of a round-0 push
+constexpr uint64_t kPeerPartial = ~uint64_t{0} - 1;     // client index of another node's partial
 constexpr uint32_t kMaxDeathsInRule = 2;  // aggregator deaths inside a round's rule before it fails
 // Sequentially coded jobs keep a ledger entry per version, worker and mini-task slot (W-1+B of
 // them): rounds x workers x (W+B) is bounded (4M entries, 64 MiB).
@@ -146,6 +147,18 @@ struct Job {
   // folded by `shards` tasks, one per shard, routed by lane (node x shards + shard).
   uint32_t fan_in = 0;  // eager jobs of a tree-aggregated rule: JobSpec.fan_in
   AggregationTree tree{0, 0};
+  // Node groups (ControlPlaneOptions::peers): the job's home node (empty: a job of this node
+  // alone) and, at the home, the round's progress on the other nodes: updates each accepted,
+  // nodes whose partial has not come since the close, and the partials that came (in the pool,
+  // folded like updates with the weight of what they average).
+  std::string home;
+  bool is_home = false;
+  std::map<std::string, uint32_t> peer_accepted;
+  std::set<std::string> peers_pending;
+  std::vector<AcceptedUpdate> peer_partials;
+  uint32_t round_updates = 0;  // updates the aggregation takes across the group (events)
+  bool grouped() const { return !home.empty(); }
+  bool at_home() const { return home.empty() || is_home; }
   std::vector<ebpf::InstanceId> lane_instance;  // 0: not assigned (no live instance yet)
   std::vector<bool> lane_done;
   std::vector<uint32_t> node_pending;  // tasks of each node not done yet
@@ -331,6 +344,10 @@ class ControlPlane::Impl {
       spec.set_rule("weighted-sum");
     }
 
+    if (options_.peers && (code || sequence)) {
+      return Status::InvalidArgument(
+          "coded jobs run on one node; this node is in a group (serve --peers)");
+    }
     const std::size_t model_bytes = spec.params() * sizeof(float);
     // Every accepted update of the open round (for sequentially coded jobs: every result of
     // the rounds whose versions are not published yet, at most delay + 1 rounds of them), its
@@ -342,7 +359,9 @@ class ControlPlane::Impl {
     const uint64_t spare = std::max<uint64_t>(2, per_round / 8);
     // A tree's partials: at most one per node below the top.
     const uint64_t partials = tree_nodes - 1;
-    const uint64_t slots = per_round + 1 + options_.retained_versions + spare + partials;
+    // In a group: the home's slots for the other nodes' partials, another node's for the model.
+    const uint64_t group = options_.peers ? options_.peers->peers().size() + 1 : 0;
+    const uint64_t slots = per_round + 1 + options_.retained_versions + spare + partials + group;
     if (slots > UINT32_MAX) return Status::InvalidArgument("the job needs too many slots");
     const uint64_t needed = slots * ((model_bytes + 4095) / 4096 * 4096);
     return JobPlan{std::move(spec), rule_params, splits, std::move(code), std::move(sequence),
@@ -397,16 +416,36 @@ class ControlPlane::Impl {
 
   std::string PoolName(uint64_t job) const { return options_.pool_prefix + std::to_string(job); }
 
-  Result<v1::JobInfo> CreateJob(const v1::JobSpec& in) {
+  Result<v1::JobInfo> CreateJob(const v1::JobSpec& in) { return CreateJobAs(0, in); }
+
+  Status CreateReplica(uint64_t id, const v1::JobSpec& spec) {
+    if (!options_.peers) return Status::FailedPrecondition("this node is in no group");
+    return CreateJobAs(id, spec).status();
+  }
+
+  // Creates a job: a new one (`replica_of` 0), whose id a group's members never share (the
+  // creating member's index is in its low byte) and which every other member then creates
+  // too; or the replica of job `replica_of` another member created.
+  Result<v1::JobInfo> CreateJobAs(uint64_t replica_of, const v1::JobSpec& in) {
     TRIBUTARY_ASSIGN_OR_RETURN(JobPlan plan, PlanJob(in));
     std::unique_lock lock(mu_);
     if (draining_) {
       return Status::Unavailable("the node is shutting down; create the job on another node");
     }
+    if (replica_of && jobs_.count(replica_of)) {
+      return Status::AlreadyExists(JobName(replica_of) + " exists on this node");
+    }
     TRIBUTARY_RETURN_IF_ERROR(CheckBudget(plan.needed));
-    const uint64_t id = next_job_id_++;
+    const uint64_t id = replica_of       ? replica_of
+                        : options_.peers ? next_job_id_++ << 8 | (options_.peers->index() + 1)
+                                         : next_job_id_++;
     auto job = NewJob(id, plan, 0);
     lock.unlock();  // creating and pre-faulting a large pool takes a while
+    if (options_.peers) {
+      job->home = options_.peers->HomeOf(id);
+      job->is_home = job->home == options_.peers->self();
+      if (!replica_of) TRIBUTARY_RETURN_IF_ERROR(options_.peers->CreateJob(id, plan.spec));
+    }
     TRIBUTARY_ASSIGN_OR_RETURN(job->pool, CreatePool(*job, plan));
     // Version 0, the initial global model: zeros.
     auto v0 = job->pool->Allocate();
@@ -418,9 +457,10 @@ class ControlPlane::Impl {
     job_bytes_[id] = plan.needed;
     job->versions.push_back({0, *v0, checksum});
     jobs_[id] = job;
-    spdlog::info("{} created: {} params, {} rounds x {} clients, rule {}, {} shards, {} slots",
+    spdlog::info("{} created: {} params, {} rounds x {} clients, rule {}, {} shards, {} slots{}",
                  JobName(id), plan.spec.params(), plan.spec.rounds(),
-                 plan.spec.clients_per_round(), plan.spec.rule(), job->shards, plan.slots);
+                 plan.spec.clients_per_round(), plan.spec.rule(), job->shards, plan.slots,
+                 job->grouped() ? ", home " + job->home : std::string());
     PersistVersion(*job, job->versions.back());
     OpenRound(*job, 1);
     return Info(*job);
@@ -650,8 +690,11 @@ class ControlPlane::Impl {
     Journal(job, r);
     if (job.eager()) {
       Place(job, job.accepted.back());
-      if (job.state == v1::JOB_STATE_RUNNING &&
-          job.accepted.size() >= job.spec.clients_per_round()) {
+      if (!job.at_home()) {
+        options_.peers->Progress(job.home, job.id, job.round,
+                                 static_cast<uint32_t>(job.accepted.size()));
+      } else if (job.state == v1::JOB_STATE_RUNNING &&
+                 RoundUpdates(job) >= job.spec.clients_per_round()) {
         CloseRound(job);
       }
     } else {
@@ -780,6 +823,172 @@ class ControlPlane::Impl {
     m.pool.reset();
   }
 
+  // ---- node groups ----
+
+  void OnPeerProgress(uint64_t id, uint32_t round, const std::string& node, uint32_t accepted) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    Job& job = *it->second;
+    if (!job.is_home || job.state != v1::JOB_STATE_RUNNING || job.round != round ||
+        job.phase != Phase::kOpen) {
+      return;
+    }
+    uint32_t& known = job.peer_accepted[node];
+    known = std::max(known, accepted);  // calls may overtake each other
+    if (RoundUpdates(job) >= job.spec.clients_per_round()) CloseRound(job);
+  }
+
+  Status OnPeerCloseRound(uint64_t id, uint32_t round) {
+    std::lock_guard lock(mu_);
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+    if (!job->grouped() || job->is_home) {
+      return Status::FailedPrecondition("this node is home to " + JobName(id));
+    }
+    if (job->state != v1::JOB_STATE_RUNNING || job->round != round) {
+      return Status::FailedPrecondition(JobName(id) + " is not in round " + std::to_string(round) +
+                                        " here");
+    }
+    if (job->phase == Phase::kOpen) CloseRound(*job);
+    return Status::Ok();
+  }
+
+  // A node the home could not reach when closing the round: the round goes on without what
+  // that node accepted.
+  void OnPeerUnreachable(uint64_t id, uint32_t round, const std::string& peer, const Status& s) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    Job& job = *it->second;
+    if (job.state != v1::JOB_STATE_RUNNING || job.round != round ||
+        !job.peers_pending.erase(peer)) {
+      return;
+    }
+    spdlog::warn("{} round {}: node {} is unreachable ({}); the round goes on without its "
+                 "updates",
+                 JobName(id), round, peer, s.ToString());
+    job.peer_accepted.erase(peer);
+    if (job.peers_pending.empty()) CloseAggregation(job);
+  }
+
+  // Another node's round is aggregated (or had nothing): its partial goes to the home, and the
+  // round waits for the home's model.
+  void SendPartialHome(Job& job) {
+    const uint32_t updates = job.round_updates;
+    double weight = 0;
+    for (const auto& u : job.accepted) weight += u.weight;
+    std::span<const std::byte> data;
+    if (updates) {
+      data = job.pool->Bytes(job.output.index).first(job.model_bytes);
+      (void)job.pool->Acquire(job.output);  // until sent
+    }
+    options_.peers->SendPartial(
+        job.home, job.id, job.round, updates, weight, data,
+        [this, id = job.id, round = job.round, pool = job.pool, slot = job.output,
+         updates](const Status& s) {
+          if (updates) (void)pool->Release(slot);
+          if (s.ok()) return;
+          std::lock_guard lock(mu_);
+          auto it = jobs_.find(id);
+          if (it == jobs_.end() || it->second->round != round ||
+              it->second->state != v1::JOB_STATE_RUNNING) {
+            return;
+          }
+          EndJob(*it->second, v1::JOB_STATE_FAILED,
+                 "round " + std::to_string(round) + ": sending this node's partial to the home " +
+                     it->second->home + " failed: " + s.ToString());
+        });
+  }
+
+  Result<PeerTransfer> BeginPeerTransfer(PeerTransfer t) {
+    std::lock_guard lock(mu_);
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(t.job));
+    const std::string what = t.model ? "model version " + std::to_string(t.round)
+                                     : "partial of round " + std::to_string(t.round);
+    if (job->state != v1::JOB_STATE_RUNNING || job->phase != Phase::kClosed ||
+        job->round != t.round) {
+      return Status::FailedPrecondition(JobName(t.job) + " does not wait for a " + what +
+                                        " (round " + std::to_string(job->round) + ")");
+    }
+    if (t.model ? job->at_home() : !job->is_home || !job->peers_pending.count(t.node)) {
+      return Status::FailedPrecondition(JobName(t.job) + " takes no " + what + " from " +
+                                        t.node + " here");
+    }
+    const std::size_t expected = (t.model || t.updates) ? job->model_bytes : 0;
+    if (t.expected_bytes != expected) {
+      return Status::InvalidArgument(what + " has " + std::to_string(t.expected_bytes) +
+                                     " bytes; expected " + std::to_string(expected));
+    }
+    if (!t.model && t.updates > 0 && !(t.weight > 0 && std::isfinite(t.weight))) {
+      return Status::InvalidArgument(what + ": weight must be finite and > 0");
+    }
+    t.pool = job->pool;
+    if (expected) {
+      auto slot = job->pool->Allocate();
+      if (!slot) return slot.error().WithContext(what);
+      t.slot = *slot;
+    }
+    t.open = true;
+    return t;
+  }
+
+  Status CommitPeerTransfer(PeerTransfer& t) {
+    std::lock_guard lock(mu_);
+    t.open = false;
+    auto it = jobs_.find(t.job);
+    const bool has_slot = t.expected_bytes > 0;
+    auto give_back = [&](Status s) {
+      if (has_slot) (void)t.pool->Release(t.slot);
+      return s;
+    };
+    if (it == jobs_.end()) return give_back(Status::NotFound(JobName(t.job) + " ended"));
+    Job& job = *it->second;
+    if (job.state != v1::JOB_STATE_RUNNING || job.round != t.round ||
+        job.phase != Phase::kClosed || job.pool != t.pool) {
+      return give_back(Status::FailedPrecondition(JobName(t.job) + " moved on"));
+    }
+    if (t.model) {
+      peer_model_bytes_ += t.expected_bytes;
+      (void)job.pool->Release(job.output);  // this node's partial, sent
+      job.output = t.slot;
+      job.round_updates = t.updates;
+      Publish(job);
+      return Status::Ok();
+    }
+    if (!job.peers_pending.erase(t.node)) {
+      return give_back(Status::AlreadyExists("the partial of " + t.node + " is in already"));
+    }
+    peer_partial_bytes_ += t.expected_bytes;
+    if (t.updates) {
+      job.peer_partials.push_back({kPeerPartial, t.slot, t.weight});
+      job.round_updates += t.updates;
+      Place(job, job.peer_partials.back());
+    }
+    if (job.peers_pending.empty()) CloseAggregation(job);
+    return Status::Ok();
+  }
+
+  void AbortPeerTransfer(PeerTransfer& t) {
+    if (!t.open) return;
+    t.open = false;
+    if (t.expected_bytes > 0) (void)t.pool->Release(t.slot);
+  }
+
+  // The home sends a version it published to every other node.
+  void SendModelToPeers(Job& job, const PublishedModel& v) {
+    for (const auto& peer : options_.peers->peers()) {
+      if (!job.pool->Acquire(v.slot).ok()) return;
+      options_.peers->SendModel(
+          peer, job.id, v.version, job.round_updates,
+          job.pool->Bytes(v.slot.index).first(job.model_bytes),
+          [pool = job.pool, slot = v.slot, peer, id = job.id](const Status& s) {
+            (void)pool->Release(slot);
+            if (!s.ok()) {
+              spdlog::warn("{}: sending the model to {}: {}", JobName(id), peer, s.ToString());
+            }
+          });
+    }
+  }
   // ---- node runtime events ----
 
   void OnAggregatorReply(const shm::Descriptor& d) {
@@ -924,6 +1133,19 @@ class ControlPlane::Impl {
            checkpoint_errors_);
     metric("tributary_aggregator_instances_lost_total", "counter",
            "Aggregator processes that died.", instances_lost_);
+    if (options_.peers) {
+      metric("tributary_peer_partial_bytes_received_total", "counter",
+             "Bytes of other nodes' partials received (at their jobs' home).",
+             peer_partial_bytes_);
+      metric("tributary_peer_model_bytes_received_total", "counter",
+             "Bytes of models received from their jobs' home.", peer_model_bytes_);
+      metric("tributary_peer_partial_bytes_sent_total", "counter",
+             "Bytes of this node's partials sent to their jobs' home.",
+             options_.peers->partial_bytes_sent());
+      metric("tributary_peer_model_bytes_sent_total", "counter",
+             "Bytes of models this node sent as their jobs' home.",
+             options_.peers->model_bytes_sent());
+    }
     metric("tributary_aggregator_instances", "gauge", "Aggregator processes live now.",
            instances_->LiveInstances().size());
     metric("tributary_aggregator_instances_promoted_total", "counter",
@@ -1309,8 +1531,9 @@ class ControlPlane::Impl {
   }
 
   // Writes the checkpoint of `job` as it stands (see checkpoint_store.h).
+  // Jobs of a group are not checkpointed: their rounds span the group's nodes.
   void Checkpoint(const Job& job) {
-    if (!store_) return;
+    if (!store_ || job.grouped()) return;
     internal::JobCheckpoint c;
     c.set_job_id(job.id);
     *c.mutable_spec() = job.spec;
@@ -1342,7 +1565,7 @@ class ControlPlane::Impl {
   }
 
   void Journal(const Job& job, const internal::JournalRecord& r) {
-    if (!store_ || job.sequence) return;
+    if (!store_ || job.sequence || job.grouped()) return;
     if (Status s = store_->Append(job.id, r); !s.ok()) {
       ++checkpoint_errors_;
       spdlog::error("{}: journal: {}", JobName(job.id), s.ToString());
@@ -1445,6 +1668,7 @@ class ControlPlane::Impl {
     info.set_updates_in_round(static_cast<uint32_t>(job.accepted_clients.size()));
     info.set_message(job.message);
     info.set_shards(job.shards);
+    info.set_home_node(job.home);
     if (job.pool) {
       info.set_pool_slots(job.pool->num_slots());
       info.set_pool_free_slots(job.pool->FreeSlots());
@@ -1648,8 +1872,10 @@ class ControlPlane::Impl {
   void SendFlush(Job& job, uint32_t lane) {
     if (job.lane_instance[lane] == 0) return;
     const auto& node = job.tree.node(lane / job.shards);
+    // Another node of a group ends its round with a partial for the home: no server step.
+    const bool finish = node.top && job.at_home();
     shm::Descriptor d =
-        Base(job, node.top ? shm::DescriptorKind::kFinish : shm::DescriptorKind::kFlush, lane);
+        Base(job, finish ? shm::DescriptorKind::kFinish : shm::DescriptorKind::kFlush, lane);
     d.target_slot = node.output.index;
     d.slot_generation = node.output.generation;
     d.slot = job.versions.back().slot.index;  // the model delta updates are applied to
@@ -1684,7 +1910,7 @@ class ControlPlane::Impl {
   // goes to its parent, and the partials `n` folded go back to the pool.
   void NodeDone(Job& job, AggregationTree::NodeId n) {
     auto parent = job.tree.Complete(n);
-    if (!parent) return Publish(job);
+    if (!parent) return job.at_home() ? Publish(job) : SendPartialHome(job);
     if (job.tree.node(n).level > 1) {
       for (const auto& in : job.tree.node(n).inputs) ReleasePartial(job, in.slot);
     }
@@ -1710,9 +1936,33 @@ class ControlPlane::Impl {
   void CloseRound(Job& job) {
     job.phase = Phase::kClosed;
     job.closed_at = Clock::now();
+    job.round_updates = static_cast<uint32_t>(
+        std::count_if(job.accepted.begin(), job.accepted.end(),
+                      [](const auto& u) { return u.weight != 0; }));
     Emit(job, Event(job, v1::RoundEvent::ROUND_CLOSED));
-    CloseAggregation(job);
+    if (!job.grouped()) return CloseAggregation(job);
+    if (!job.is_home) {
+      if (job.accepted.empty()) return SendPartialHome(job);  // nothing to aggregate here
+      return CloseAggregation(job);
+    }
+    // The home closes the round on every other node and aggregates once their partials are in.
+    for (const auto& peer : options_.peers->peers()) {
+      job.peers_pending.insert(peer);
+      options_.peers->CloseRound(
+          peer, job.id, job.round, [this, id = job.id, round = job.round, peer](const Status& s) {
+            if (!s.ok()) OnPeerUnreachable(id, round, peer, s);
+          });
+    }
   }
+
+  // Updates the open round holds: here, and at a group's home on the other nodes too.
+  uint64_t RoundUpdates(const Job& job) const {
+    uint64_t n = job.accepted.size();
+    for (const auto& [peer, accepted] : job.peer_accepted) n += accepted;
+    return n;
+  }
+
+
 
   // The aggregation takes no more inputs: updates of jobs that are not eager go to the tree
   // now, and every node that has all its inputs is flushed.
@@ -1862,6 +2112,7 @@ class ControlPlane::Impl {
     uint64_t checksum = XXH3_64bits(job.pool->Bytes(job.output.index).data(), job.model_bytes);
     job.versions.push_back({version, job.output, checksum});
     PersistVersion(job, job.versions.back());
+    if (job.grouped() && job.is_home) SendModelToPeers(job, job.versions.back());
     while (job.versions.size() > options_.retained_versions) {
       (void)job.pool->Release(job.versions.front().slot);
       job.versions.erase(job.versions.begin());
@@ -1878,7 +2129,7 @@ class ControlPlane::Impl {
     ++rounds_published_;
     v1::RoundEvent e = Event(job, v1::RoundEvent::ROUND_PUBLISHED);
     e.set_round(version);
-    e.set_updates(static_cast<uint32_t>(job.accepted.size()));
+    e.set_updates(job.grouped() ? job.round_updates : static_cast<uint32_t>(job.accepted.size()));
     e.set_round_seconds(Seconds(now - job.opened_at));
     e.set_aggregate_seconds(Seconds(now - job.closed_at));
     std::string shape;
@@ -1887,7 +2138,7 @@ class ControlPlane::Impl {
       shape += (shape.empty() ? "" : "-") + std::to_string(nodes);
     }
     spdlog::info("{} round {} published: {} updates, round {:.3f} s, aggregation {:.3f} s{}",
-                 JobName(job.id), version, job.accepted.size(), e.round_seconds(),
+                 JobName(job.id), version, e.updates(), e.round_seconds(),
                  e.aggregate_seconds(),
                  job.tree.size() > 1 ? ", tree " + shape + " (leaves first)" : std::string());
     job.accepted.clear();
@@ -1926,7 +2177,11 @@ class ControlPlane::Impl {
       });
     } else {
       for (const auto& u : job.accepted) (void)job.pool->Release(u.slot);
+      for (const auto& p : job.peer_partials) (void)job.pool->Release(p.slot);
     }
+    job.peer_partials.clear();
+    job.peer_accepted.clear();
+    job.peers_pending.clear();
     ReleasePartials(job);
     for (uint32_t lane = 0; lane < job.lane_instance.size(); ++lane) {
       if (job.lane_instance[lane] != 0) (void)router_->Unroute({job.id, job.aggregating, lane});
@@ -2020,11 +2275,12 @@ class ControlPlane::Impl {
           continue;
         }
         if (job->spec.deadline_s() <= 0 || !job->eager()) continue;  // coded: wait to decode
+        if (!job->at_home()) continue;  // the home closes the group's rounds
         if (now - job->opened_at < std::chrono::duration<double>(job->spec.deadline_s())) continue;
-        if (job->accepted.size() >= job->spec.min_clients() && !job->accepted.empty()) {
+        const uint64_t updates = RoundUpdates(*job);
+        if (updates >= job->spec.min_clients() && updates > 0) {
           spdlog::info("{} round {}: deadline passed with {} of {} updates; closing",
-                       JobName(id), job->round, job->accepted.size(),
-                       job->spec.clients_per_round());
+                       JobName(id), job->round, updates, job->spec.clients_per_round());
           CloseRound(*job);
         }
       }
@@ -2145,6 +2401,7 @@ class ControlPlane::Impl {
   uint64_t used_bytes_ = 0;
   uint64_t streaming_pushes_ = 0, pushes_throttled_ = 0;
   uint64_t streaming_pulls_ = 0, pulls_throttled_ = 0;
+  uint64_t peer_partial_bytes_ = 0, peer_model_bytes_ = 0;  // received from other nodes
   uint64_t pushes_started_ = 0, updates_accepted_ = 0, bytes_accepted_ = 0, pushes_exhausted_ = 0,
            rounds_published_ = 0, instances_lost_ = 0;
 };
@@ -2189,6 +2446,20 @@ uint64_t ControlPlane::AwaitTasks(uint64_t j, const std::string& c, uint32_t r, 
 void ControlPlane::CancelTasks(uint64_t j, uint64_t w) { impl_->CancelTasks(j, w); }
 void ControlPlane::ReleaseModel(ModelRef& m) { impl_->ReleaseModel(m); }
 void ControlPlane::OnAggregatorReply(const shm::Descriptor& d) { impl_->OnAggregatorReply(d); }
+Status ControlPlane::CreateReplica(uint64_t id, const v1::JobSpec& spec) {
+  return impl_->CreateReplica(id, spec);
+}
+void ControlPlane::OnPeerProgress(uint64_t j, uint32_t r, const std::string& n, uint32_t a) {
+  impl_->OnPeerProgress(j, r, n, a);
+}
+Status ControlPlane::OnPeerCloseRound(uint64_t j, uint32_t r) {
+  return impl_->OnPeerCloseRound(j, r);
+}
+Result<PeerTransfer> ControlPlane::BeginPeerTransfer(PeerTransfer t) {
+  return impl_->BeginPeerTransfer(std::move(t));
+}
+Status ControlPlane::CommitPeerTransfer(PeerTransfer& t) { return impl_->CommitPeerTransfer(t); }
+void ControlPlane::AbortPeerTransfer(PeerTransfer& t) { impl_->AbortPeerTransfer(t); }
 void ControlPlane::OnInstanceLost(ebpf::InstanceId i, pid_t p, const std::string& cause) {
   impl_->OnInstanceLost(i, p, cause);
 }

@@ -34,6 +34,7 @@
 #include "common/result.h"
 #include "ebpf/router.h"
 #include "gateway/client_credentials.h"
+#include "gateway/peer_link.h"
 #include "shm/slot_pool.h"
 #include "tributary/v1/client.pb.h"
 #include "tributary/v1/operator.pb.h"
@@ -65,6 +66,10 @@ struct ControlPlaneOptions {
   // between rounds); 0 keeps the pool at the size it was started with.
   uint32_t max_instances = 0;
   double instance_service_rate = 0;  // descriptors per second one instance folds (0: measured)
+  // A group of nodes (serve --peers; see proto/tributary/internal/peer.proto): jobs are created
+  // on every member, and each job's home folds one partial per member into its rounds'
+  // models. Null: this node alone.
+  PeerLink* peers = nullptr;
 };
 
 // The aggregator instances of the node; implemented by the node runtime.
@@ -102,6 +107,21 @@ struct PushTicket {
   std::shared_ptr<shm::SlotPool> pool;
   shm::SlotHandle slot;
   bool open = false;  // true until committed or aborted
+};
+
+// A partial (at a job's home) or a published model (at the other nodes of a group) streaming
+// in from another node, into its slot.
+struct PeerTransfer {
+  uint64_t job = 0;
+  uint32_t round = 0;    // the round, or the version of a model
+  std::string node;      // the sender
+  uint32_t updates = 0;  // updates the partial or the model aggregates
+  double weight = 0;     // a partial's total weight
+  bool model = false;
+  std::size_t expected_bytes = 0;
+  std::shared_ptr<shm::SlotPool> pool;
+  shm::SlotHandle slot;
+  bool open = false;
 };
 
 // A published model held for reading.
@@ -165,6 +185,19 @@ class ControlPlane {
   uint64_t AwaitTasks(uint64_t job, const std::string& client_id, uint32_t round, bool wait,
                       std::function<void(Result<v1::TasksReply>)> done);
   void CancelTasks(uint64_t job, uint64_t waiter);
+
+  // Node groups: the calls of the other members (see PeerLink and peer.proto).
+  // Creates job `id` as its creating node planned `spec`.
+  Status CreateReplica(uint64_t id, const v1::JobSpec& spec);
+  // At the job's home: `node` accepted `accepted` updates in `round` so far.
+  void OnPeerProgress(uint64_t job, uint32_t round, const std::string& node, uint32_t accepted);
+  // At another node: the home closed `round`; the node's partial follows.
+  Status OnPeerCloseRound(uint64_t job, uint32_t round);
+  // A partial or a model streaming in: its slot (bytes == 0: nothing to write), then Commit
+  // once every byte is in it, or Abort.
+  Result<PeerTransfer> BeginPeerTransfer(PeerTransfer header);
+  Status CommitPeerTransfer(PeerTransfer& transfer);
+  void AbortPeerTransfer(PeerTransfer& transfer);
 
   // Node runtime events.
   void OnAggregatorReply(const shm::Descriptor& d);

@@ -26,6 +26,8 @@
 #include "gateway/control_plane.h"
 #include "gateway/keda_scaler.h"
 #include "gateway/operator_service.h"
+#include "gateway/peer_link.h"
+#include "gateway/peer_service.h"
 #include "runtime/node_runtime.h"
 #include "shm/dpdk_memory.h"
 
@@ -129,6 +131,7 @@ class Node::Impl {
     if (metrics_) metrics_->stop();
     if (metrics_thread_.joinable()) metrics_thread_.join();
     directory_.Set(nullptr);
+    if (peers_) peers_->Stop();  // its callbacks call the control plane
     runtime_.reset();
     control_.reset();
     dpdk_.reset();  // after every pool is gone
@@ -153,6 +156,23 @@ class Node::Impl {
     if (dpdk_) shm_budget = std::min(shm_budget, o.dpdk_memory_bytes);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
+    if (!o.peers.empty()) {
+      if (!o.tls_cert_file.empty()) {
+        return Status::InvalidArgument("--peers: the nodes of a group speak plaintext to each "
+                                       "other; TLS between them is not supported yet");
+      }
+      const std::string self = o.advertise.empty() ? o.listen : o.advertise;
+      if (self.rfind("0.0.0.0:", 0) == 0 || self.ends_with(":0")) {
+        return Status::InvalidArgument("--peers: say with --advertise HOST:PORT how the other "
+                                       "nodes reach this one (" + self + " is no address)");
+      }
+      if (std::find(o.peers.begin(), o.peers.end(), self) != o.peers.end()) {
+        return Status::InvalidArgument("--peers lists this node's own address " + self);
+      }
+      peers_ = std::make_unique<PeerLink>(PeerLinkOptions{
+          .self = self, .peers = o.peers, .operator_token = operator_token});
+      spdlog::info("node {}: member {} of a group of {}", node, self, o.peers.size() + 1);
+    }
     control_ = std::make_unique<ControlPlane>(
         ControlPlaneOptions{.pool_prefix = prefix,
                             .shm_budget_bytes = shm_budget,
@@ -168,7 +188,8 @@ class Node::Impl {
                                 static_cast<int64_t>(o.scale_to_zero_after_s * 1000)),
                             .warm_instances = o.autoscale ? 1 : aggregators,
                             .max_instances = o.autoscale ? aggregators : 0,
-                            .instance_service_rate = o.instance_service_rate},
+                            .instance_service_rate = o.instance_service_rate,
+                            .peers = peers_.get()},
         router_.get(), &directory_);
     for (const auto& path : o.rule_plugins) {
       // The gateway learns the plug-in's name; only the aggregators run its rule.
@@ -210,6 +231,7 @@ class Node::Impl {
     client_service_ = std::make_unique<ClientServiceImpl>(control_.get(), policy);
     operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get(), policy);
     keda_scaler_ = std::make_unique<KedaScaler>(control_.get());
+    peer_service_ = std::make_unique<PeerServiceImpl>(control_.get(), policy);
     // grpc.health.v1.Health answers SERVING from here until shutdown begins (probes, load
     // balancers, Knative's readiness checks).
     grpc::EnableDefaultHealthCheckService(true);
@@ -218,6 +240,7 @@ class Node::Impl {
     builder.RegisterService(client_service_.get());
     builder.RegisterService(operator_service_.get());
     builder.RegisterService(keda_scaler_.get());
+    if (peers_) builder.RegisterService(peer_service_.get());
     builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
     builder.SetMaxSendMessageSize(static_cast<int>(kMaxChunkBytes + (64 << 10)));
     // Read the socket in 256 KiB pieces rather than gRPC's adaptive default (which settles
@@ -388,6 +411,8 @@ class Node::Impl {
   std::unique_ptr<ClientServiceImpl> client_service_;
   std::unique_ptr<KedaScaler> keda_scaler_;
   std::unique_ptr<OperatorServiceImpl> operator_service_;
+  std::unique_ptr<PeerLink> peers_;
+  std::unique_ptr<PeerServiceImpl> peer_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<httplib::Server> metrics_;
   std::thread metrics_thread_;

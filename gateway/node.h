@@ -28,6 +28,10 @@ struct NodeOptions {
   bool autoscale = false;
   double instance_service_rate = 0;       // descriptors/s one process folds (0: measured)
   std::string node_id;                    // names shared memory (empty: the pid)
+  // A group of nodes (see proto/tributary/internal/peer.proto): the other members' gRPC
+  // addresses, and this node's as they reach it (default: `listen`). Empty: this node alone.
+  std::vector<std::string> peers;
+  std::string advertise;
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
   // Where job pools live: "boost" (POSIX shared memory), "dpdk" (memzones in hugepages, this
   // process the EAL primary; needs root) or "auto" (dpdk where it starts, else boost).

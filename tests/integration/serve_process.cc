@@ -33,8 +33,11 @@ ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std:
   fs::remove(dir_ + "/port");  // of a serve that ran here before
   std::vector<std::string> args = prefix;
   args.insert(args.end(), {TRIBUTARY_BINARY, "serve", "--data-dir", dir_});
-  if (std::find(extra_args.begin(), extra_args.end(), "--listen") == extra_args.end()) {
+  if (auto listen = std::find(extra_args.begin(), extra_args.end(), "--listen");
+      listen == extra_args.end()) {
     args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+  } else if (listen + 1 != extra_args.end()) {
+    host_ = (listen + 1)->substr(0, (listen + 1)->rfind(':'));
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   // Tests stop serve mid-round at will: no drain unless a test asks for one.
@@ -96,7 +99,7 @@ std::string ServeProcess::Metrics() const {
   int port = 0;
   std::ifstream(dir_ + "/metrics_port") >> port;
   if (port == 0) return "";
-  httplib::Client http("127.0.0.1", port);
+  httplib::Client http(host_, port);
   auto res = http.Get("/metrics");
   return res && res->status == 200 ? res->body : "";
 }

@@ -28,7 +28,7 @@ class ServeProcess {
   ~ServeProcess();
 
   bool ok() const { return port_ > 0; }
-  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string target() const { return host_ + ":" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
   const std::string& dir() const { return dir_; }  // its --data-dir
   // Waits up to `timeout` for serve to exit on its own; its wait status, or -1 on timeout.
@@ -47,6 +47,7 @@ class ServeProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string host_ = "127.0.0.1";  // of --listen, when extra_args set it
   std::string dir_;
   bool owns_dir_ = true;
   std::unique_ptr<v1::OperatorService::Stub> operator_;

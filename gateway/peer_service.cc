@@ -1,0 +1,102 @@
+#include "gateway/peer_service.h"
+
+#include <cstring>
+
+#include "gateway/status_mapping.h"
+
+namespace tributary::gateway {
+namespace {
+
+// Reads the data chunks of a transfer into its slot: every byte, no more.
+template <typename Chunk>
+Status ReadInto(grpc::ServerReader<Chunk>* reader, PeerTransfer& t) {
+  std::byte* out = t.expected_bytes ? t.pool->Bytes(t.slot.index).data() : nullptr;
+  std::size_t got = 0;
+  for (Chunk chunk; reader->Read(&chunk);) {
+    if (chunk.kind_case() != Chunk::kData) {
+      return Status::InvalidArgument("a second header in the stream");
+    }
+    const std::string& data = chunk.data();
+    if (data.size() > t.expected_bytes - got) {
+      return Status::InvalidArgument("more than the " + std::to_string(t.expected_bytes) +
+                                     " bytes the header declared");
+    }
+    std::memcpy(out + got, data.data(), data.size());
+    got += data.size();
+  }
+  if (got != t.expected_bytes) {
+    return Status::DataLoss("stream ended after " + std::to_string(got) + " of " +
+                            std::to_string(t.expected_bytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
+// Reads a partial or model stream: its header, which `describe` turns into the transfer to
+// begin, then its data into the transfer's slot; commits it.
+template <typename Chunk, typename Describe>
+grpc::Status Transfer(ControlPlane* control, grpc::ServerReader<Chunk>* reader, const char* what,
+                      Describe describe) {
+  Chunk first;
+  if (!reader->Read(&first) || !first.has_header()) {
+    return ToGrpc(Status::InvalidArgument(std::string("a ") + what + " starts with its header"));
+  }
+  auto t = control->BeginPeerTransfer(describe(first.header()));
+  if (!t) return ToGrpc(t.error());
+  if (Status s = ReadInto(reader, *t); !s.ok()) {
+    control->AbortPeerTransfer(*t);
+    return ToGrpc(s);
+  }
+  return ToGrpc(control->CommitPeerTransfer(*t));
+}
+
+}  // namespace
+
+grpc::Status PeerServiceImpl::CreateJob(grpc::ServerContext* ctx, const internal::PeerJob* request,
+                                        internal::PeerAck*) {
+  if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
+  return ToGrpc(control_->CreateReplica(request->job_id(), request->spec()));
+}
+
+grpc::Status PeerServiceImpl::Progress(grpc::ServerContext* ctx,
+                                       const internal::RoundProgress* request, internal::PeerAck*) {
+  if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
+  const auto& r = request->round();
+  control_->OnPeerProgress(r.job_id(), r.round(), r.node(), request->accepted());
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerServiceImpl::CloseRound(grpc::ServerContext* ctx,
+                                         const internal::RoundRef* request, internal::PeerAck*) {
+  if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
+  return ToGrpc(control_->OnPeerCloseRound(request->job_id(), request->round()));
+}
+
+grpc::Status PeerServiceImpl::PushPartial(grpc::ServerContext* ctx,
+                                          grpc::ServerReader<internal::PartialChunk>* reader,
+                                          internal::PeerAck*) {
+  if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
+  return Transfer(control_, reader, "partial", [](const internal::PartialChunk::Header& h) {
+    return PeerTransfer{.job = h.round().job_id(),
+                        .round = h.round().round(),
+                        .node = h.round().node(),
+                        .updates = h.updates(),
+                        .weight = h.weight(),
+                        .expected_bytes = h.total_bytes()};
+  });
+}
+
+grpc::Status PeerServiceImpl::PublishModel(grpc::ServerContext* ctx,
+                                           grpc::ServerReader<internal::ModelChunk>* reader,
+                                           internal::PeerAck*) {
+  if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
+  return Transfer(control_, reader, "model", [](const internal::ModelChunk::Header& h) {
+    return PeerTransfer{.job = h.version().job_id(),
+                        .round = h.version().round(),
+                        .node = h.version().node(),
+                        .updates = h.updates(),
+                        .model = true,
+                        .expected_bytes = h.total_bytes()};
+  });
+}
+
+}  // namespace tributary::gateway

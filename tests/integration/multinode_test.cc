@@ -1,0 +1,228 @@
+// A group of three nodes (serve --peers), each `tributary serve` in a Linux network namespace
+// of its own, joined by veth pairs to a bridge in the test's namespace, where the clients run.
+// Clients push to every node; each node aggregates what landed on it and sends one partial per
+// round to the job's home, which publishes the model on every node: every node's model is the
+// exact weighted average of all the updates, and what crosses between nodes per round is one
+// partial from, and one model to, each of the other nodes, measured by the nodes' counters.
+// A non-home node killed mid-round leaves the round to the others: its clients push to a node
+// that lives and the round publishes their exact average.
+//
+// Needs root (namespaces, veth, bridge) and iproute2; skips, saying so, without them.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "clients/cpp/client.h"
+#include "tests/integration/serve_process.h"
+
+namespace tributary::testing {
+namespace {
+
+bool Shell(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// Three namespaces on a bridge: node i at 10.213.S.i, the test's namespace at 10.213.S.254.
+class ThreeNamespaces {
+ public:
+  ThreeNamespaces() : tag_("tb" + std::to_string(getpid() % 100000)) {
+    subnet_ = "10.213." + std::to_string(getpid() % 250);
+    ok_ = Shell("ip link add " + tag_ + "br type bridge") &&
+          Shell("ip addr add " + subnet_ + ".254/24 dev " + tag_ + "br") &&
+          Shell("ip link set " + tag_ + "br up");
+    for (int i = 1; ok_ && i <= 3; ++i) {
+      const std::string ns = Namespace(i), veth = tag_ + "v" + std::to_string(i);
+      ok_ = Shell("ip netns add " + ns) &&
+            Shell("ip link add " + veth + " type veth peer name eth0 netns " + ns) &&
+            Shell("ip link set " + veth + " master " + tag_ + "br up") &&
+            Shell("ip -n " + ns + " addr add " + Address(i) + "/24 dev eth0") &&
+            Shell("ip -n " + ns + " link set eth0 up") && Shell("ip -n " + ns + " link set lo up");
+    }
+  }
+  ~ThreeNamespaces() {
+    for (int i = 1; i <= 3; ++i) Shell("ip netns del " + Namespace(i));
+    Shell("ip link del " + tag_ + "br");
+    // What a node killed by a test leaves: its pools and its router's pins.
+    Shell("rm -rf /dev/shm/tributary-" + tag_ + "-* /sys/fs/bpf/tributary/" + tag_ + "-*");
+  }
+  bool ok() const { return ok_; }
+  std::string Namespace(int i) const { return tag_ + "n" + std::to_string(i); }
+  std::string Address(int i) const { return subnet_ + "." + std::to_string(i); }
+  std::string Target(int i) const { return Address(i) + ":7070"; }
+
+  // `tributary serve` of node i, a member of the group of the three.
+  std::unique_ptr<ServeProcess> Serve(int i) const {
+    std::string peers;
+    for (int j = 1; j <= 3; ++j) {
+      if (j != i) peers += (peers.empty() ? "" : ",") + Target(j);
+    }
+    return std::make_unique<ServeProcess>(
+        std::vector<std::string>{"--listen", Target(i), "--peers", peers, "--aggregators", "1",
+                                 "--node-id", tag_ + "-" + std::to_string(i), "--metrics-listen",
+                                 Address(i) + ":0"},
+        std::vector<std::string>{"ip", "netns", "exec", Namespace(i)});
+  }
+
+ private:
+  std::string tag_, subnet_;
+  bool ok_ = false;
+};
+
+double MetricValue(const std::string& text, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return -1;
+  return std::stod(m[1]);
+}
+
+class MultinodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: network namespaces, veth pairs, a bridge";
+    if (!Shell("ip -V")) GTEST_SKIP() << "needs iproute2 (ip netns)";
+    net_ = std::make_unique<ThreeNamespaces>();
+    if (!net_->ok()) GTEST_SKIP() << "cannot create network namespaces with a bridge here";
+    for (int i = 1; i <= 3; ++i) {
+      nodes_.push_back(net_->Serve(i));
+      ASSERT_TRUE(nodes_.back()->ok()) << "node " << i << " did not start";
+    }
+  }
+  void TearDown() override {
+    nodes_.clear();
+    net_.reset();
+  }
+
+  uint64_t CreateJob(uint32_t rounds, double deadline_s = 0, uint32_t min_clients = 0) {
+    v1::JobSpec spec;
+    spec.set_name("group");
+    spec.set_params(kParams);
+    spec.set_rounds(rounds);
+    spec.set_clients_per_round(kClients);
+    spec.set_deadline_s(deadline_s);
+    spec.set_min_clients(min_clients);
+    grpc::ClientContext ctx;
+    grpc::Status s = nodes_[0]->op().CreateJob(&ctx, spec, &info_);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? info_.job_id() : 0;
+  }
+  // Index (0-based) of the job's home among the nodes.
+  int Home() const {
+    for (int i = 0; i < 3; ++i) {
+      if (net_->Target(i + 1) == info_.home_node()) return i;
+    }
+    return -1;
+  }
+
+  static constexpr uint64_t kParams = 100'000;
+  static constexpr uint32_t kClients = 30;
+  std::unique_ptr<ThreeNamespaces> net_;
+  std::vector<std::unique_ptr<ServeProcess>> nodes_;
+  v1::JobInfo info_;
+};
+
+TEST_F(MultinodeTest, ThreeNodesPublishTheExactAverageOnEveryNode) {
+  constexpr uint32_t kRounds = 3;
+  const uint64_t job = CreateJob(kRounds);
+  ASSERT_NE(job, 0u);
+  const int home = Home();
+  ASSERT_GE(home, 0) << "home " << info_.home_node();
+  std::string out;
+  const int rc = RunTributary(
+      {"sim", "--server", net_->Target(1) + "," + net_->Target(2) + "," + net_->Target(3), "--job",
+       std::to_string(job), "--clients", std::to_string(kClients)},
+      &out);
+  ASSERT_EQ(rc, 0) << out;
+  // Every node's model, each round, checked against the exact average of all 30 updates.
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_NE(out.find("round " + std::to_string(kRounds) + " (pulled from " + net_->Target(i) +
+                       "): 30 updates accepted"),
+              std::string::npos)
+        << out;
+  }
+  EXPECT_NE(out.find("3 rounds verified"), std::string::npos) << out;
+
+  // Between nodes, per round: a partial from each other node to the home, the model back.
+  const double model = kParams * 4.0;
+  double partials_in = 0, models_in = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string m = nodes_[i]->Metrics();
+    const double received = MetricValue(m, "tributary_peer_partial_bytes_received_total");
+    const double sent = MetricValue(m, "tributary_peer_partial_bytes_sent_total");
+    const double model_sent = MetricValue(m, "tributary_peer_model_bytes_sent_total");
+    const double model_received = MetricValue(m, "tributary_peer_model_bytes_received_total");
+    if (i == home) {
+      EXPECT_EQ(received, 2 * model * kRounds);
+      EXPECT_EQ(model_sent, 2 * model * kRounds);
+      EXPECT_EQ(sent, 0);
+    } else {
+      EXPECT_EQ(sent, model * kRounds);
+      EXPECT_EQ(model_received, model * kRounds);
+      EXPECT_EQ(received, 0);
+    }
+    partials_in += std::max(0.0, received);
+    models_in += std::max(0.0, model_received);
+  }
+  std::printf(
+      "per round between nodes: %.0f bytes of partials to the home, %.0f bytes of "
+      "models from it; (nodes - 1) x model = %.0f bytes\n",
+      partials_in / kRounds, models_in / kRounds, 2 * model);
+}
+
+TEST_F(MultinodeTest, RoundCompletesWhenANonHomeNodeIsKilledMidRound) {
+  const uint64_t job = CreateJob(1);
+  ASSERT_NE(job, 0u);
+  const int home = Home();
+  ASSERT_GE(home, 0);
+  const int victim = (home + 1) % 3, survivor = (home + 2) % 3;
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (uint32_t c = 0; c < kClients; ++c) {
+    clients.push_back(std::make_unique<client::Client>(
+        client::ClientOptions{.target = net_->Target(int(c % 3) + 1),
+                              .client_id = "c" + std::to_string(c),
+                              .max_attempts = 2}));
+    ASSERT_TRUE(clients.back()->Join(job)) << c;
+  }
+  auto update = [](uint32_t c) { return std::vector<float>(kParams, float(c)); };
+  // The clients of the home and the survivor push; then the victim dies before its own do.
+  for (uint32_t c = 0; c < kClients; ++c) {
+    if (int(c % 3) == victim) continue;
+    ASSERT_TRUE(clients[c]->Push(job, 1, update(c), c + 1)) << c;
+  }
+  kill(nodes_[victim]->pid(), SIGKILL);
+  ASSERT_NE(nodes_[victim]->WaitForExit(std::chrono::seconds(10)), -1);
+  // Its clients cannot reach it (the first finds out); they push to a node that lives.
+  EXPECT_FALSE(clients[victim]->Push(job, 1, update(victim), victim + 1)) << "a dead node";
+  for (uint32_t c = 0; c < kClients; ++c) {
+    if (int(c % 3) != victim) continue;
+    client::Client retry(
+        {.target = net_->Target(survivor + 1), .client_id = "c" + std::to_string(c)});
+    ASSERT_TRUE(retry.Join(job));
+    ASSERT_TRUE(retry.Push(job, 1, update(c), c + 1)) << c;
+  }
+  // Σ c (c + 1) / Σ (c + 1) over c < 30.
+  double num = 0, den = 0;
+  for (uint32_t c = 0; c < kClients; ++c) {
+    num += double(c) * (c + 1);
+    den += c + 1;
+  }
+  for (int i : {home, survivor}) {
+    client::Client reader({.target = net_->Target(i + 1), .client_id = "reader"});
+    ASSERT_TRUE(reader.Join(job));
+    auto model = reader.Pull(job, 1, /*wait=*/true);
+    ASSERT_TRUE(model) << model.error();
+    double worst = 0;
+    for (float v : model->values) worst = std::max(worst, std::abs(double(v) - num / den));
+    EXPECT_LE(worst, 1e-5 * num / den) << "node " << i;
+  }
+  // One partial reached the home, the survivor's: none from the dead node, none twice.
+  EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_partial_bytes_received_total"),
+            kParams * 4.0);
+}
+
+}  // namespace
+}  // namespace tributary::testing
