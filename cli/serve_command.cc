@@ -68,6 +68,11 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--advertise", opts->advertise,
                   "With --peers: HOST:PORT at which the other nodes reach this one (default: "
                   "--listen)");
+  cmd->add_option("--peer-timeout-s", opts->peer_timeout_s,
+                  "With --peers: how long a job's home waits for another node's partial once "
+                  "it closed a round, before the round goes on without that node")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
   cmd->add_flag("--autoscale", opts->autoscale,
                 "Start one aggregator process and follow the arrival rate of updates up to "
                 "--aggregators (instances = ceil(rate / what one process folds))");

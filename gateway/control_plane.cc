@@ -860,14 +860,17 @@ class ControlPlane::Impl {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return;
     Job& job = *it->second;
-    if (job.state != v1::JOB_STATE_RUNNING || job.round != round ||
-        !job.peers_pending.erase(peer)) {
-      return;
-    }
-    spdlog::warn("{} round {}: node {} is unreachable ({}); the round goes on without its "
-                 "updates",
-                 JobName(id), round, peer, s.ToString());
+    if (job.state != v1::JOB_STATE_RUNNING || job.round != round) return;
+    LeaveOut(job, peer, "is unreachable (" + s.ToString() + ")");
+  }
+
+  // The home gives up on `peer`'s partial of the closed round.
+  void LeaveOut(Job& job, const std::string& peer, const std::string& why) {
+    if (!job.peers_pending.erase(peer)) return;
+    spdlog::warn("{} round {}: node {} {}; the round goes on without its updates",
+                 JobName(job.id), job.round, peer, why);
     job.peer_accepted.erase(peer);
+    ++peers_left_out_;
     if (job.peers_pending.empty()) CloseAggregation(job);
   }
 
@@ -1137,6 +1140,9 @@ class ControlPlane::Impl {
       metric("tributary_peer_partial_bytes_received_total", "counter",
              "Bytes of other nodes' partials received (at their jobs' home).",
              peer_partial_bytes_);
+      metric("tributary_peer_rounds_left_out_total", "counter",
+             "Rounds that went on without a node that was unreachable or sent no partial.",
+             peers_left_out_);
       metric("tributary_peer_model_bytes_received_total", "counter",
              "Bytes of models received from their jobs' home.", peer_model_bytes_);
       metric("tributary_peer_partial_bytes_sent_total", "counter",
@@ -2269,6 +2275,13 @@ class ControlPlane::Impl {
       tick_cv_.wait_for(lock, options_.tick);
       const auto now = Clock::now();
       for (auto& [id, job] : jobs_) {
+        if (job->state == v1::JOB_STATE_RUNNING && job->is_home && job->phase == Phase::kClosed &&
+            now - job->closed_at >= options_.peer_timeout) {
+          for (const auto peers = job->peers_pending; const auto& peer : peers) {
+            LeaveOut(*job, peer, fmt::format("sent no partial in {:.1f} s",
+                                             Seconds(options_.peer_timeout)));
+          }
+        }
         if (job->state != v1::JOB_STATE_RUNNING || job->phase != Phase::kOpen) continue;
         if (job->sequence) {
           CloseSequentialRoundIfAllowed(*job);
@@ -2402,6 +2415,7 @@ class ControlPlane::Impl {
   uint64_t streaming_pushes_ = 0, pushes_throttled_ = 0;
   uint64_t streaming_pulls_ = 0, pulls_throttled_ = 0;
   uint64_t peer_partial_bytes_ = 0, peer_model_bytes_ = 0;  // received from other nodes
+  uint64_t peers_left_out_ = 0;
   uint64_t pushes_started_ = 0, updates_accepted_ = 0, bytes_accepted_ = 0, pushes_exhausted_ = 0,
            rounds_published_ = 0, instances_lost_ = 0;
 };

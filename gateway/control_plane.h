@@ -70,6 +70,9 @@ struct ControlPlaneOptions {
   // on every member, and each job's home folds one partial per member into its rounds'
   // models. Null: this node alone.
   PeerLink* peers = nullptr;
+  // How long a job's home waits, after closing a round, for another node's partial before the
+  // round goes on without that node.
+  std::chrono::milliseconds peer_timeout{30000};
 };
 
 // The aggregator instances of the node; implemented by the node runtime.

@@ -189,7 +189,9 @@ class Node::Impl {
                             .warm_instances = o.autoscale ? 1 : aggregators,
                             .max_instances = o.autoscale ? aggregators : 0,
                             .instance_service_rate = o.instance_service_rate,
-                            .peers = peers_.get()},
+                            .peers = peers_.get(),
+                            .peer_timeout = std::chrono::milliseconds(
+                                static_cast<int64_t>(o.peer_timeout_s * 1000))},
         router_.get(), &directory_);
     for (const auto& path : o.rule_plugins) {
       // The gateway learns the plug-in's name; only the aggregators run its rule.

@@ -32,6 +32,7 @@ struct NodeOptions {
   // addresses, and this node's as they reach it (default: `listen`). Empty: this node alone.
   std::vector<std::string> peers;
   std::string advertise;
+  double peer_timeout_s = 30;  // see ControlPlaneOptions::peer_timeout
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
   // Where job pools live: "boost" (POSIX shared memory), "dpdk" (memzones in hugepages, this
   // process the EAL primary; needs root) or "auto" (dpdk where it starts, else boost).

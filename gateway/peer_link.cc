@@ -42,23 +42,27 @@ class PeerLink::Impl {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    for (const auto& peer : options_.peers) {
-      stubs_[peer] = internal::PeerService::NewStub(
-          grpc::CreateCustomChannel(peer, grpc::InsecureChannelCredentials(), args));
+    for (const auto& address : options_.peers) {
+      auto peer = std::make_unique<Peer>();
+      peer->stub = internal::PeerService::NewStub(
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      peer->worker = std::thread([this, p = peer.get()] { Run(*p); });
+      peers_[address] = std::move(peer);
     }
-    worker_ = std::thread([this] { Run(); });
   }
 
   ~Impl() { Stop(); }
 
   void Stop() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      queue_.clear();
+    for (auto& [address, peer] : peers_) {
+      {
+        std::lock_guard lock(peer->mu);
+        peer->stopping = true;
+        peer->queue.clear();
+      }
+      peer->cv.notify_all();
+      if (peer->worker.joinable()) peer->worker.join();
     }
-    cv_.notify_all();
-    if (worker_.joinable()) worker_.join();
   }
 
   const std::string& HomeOf(uint64_t job) const {
@@ -71,22 +75,29 @@ class PeerLink::Impl {
     internal::PeerJob request;
     request.set_job_id(id);
     *request.mutable_spec() = spec;
-    for (const auto& [peer, stub] : stubs_) {
+    for (const auto& [address, peer] : peers_) {
       auto ctx = Context();
       internal::PeerAck ack;
-      Status s = FromGrpc(stub->CreateJob(ctx.get(), request, &ack));
-      if (!s.ok()) return s.WithContext("creating job " + std::to_string(id) + " on " + peer);
+      Status s = FromGrpc(peer->stub->CreateJob(ctx.get(), request, &ack));
+      if (!s.ok()) return s.WithContext("creating job " + std::to_string(id) + " on " + address);
     }
     return Status::Ok();
   }
 
-  void Enqueue(std::function<void()> call) {
+  using Call = std::function<void(internal::PeerService::Stub*)>;
+
+  // Queues `call` for the worker of peer `to`; false when `to` is no peer.
+  bool Enqueue(const std::string& to, Call call) {
+    auto it = peers_.find(to);
+    if (it == peers_.end()) return false;
+    Peer& peer = *it->second;
     {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      queue_.push_back(std::move(call));
+      std::lock_guard lock(peer.mu);
+      if (peer.stopping) return true;  // dropped
+      peer.queue.push_back(std::move(call));
     }
-    cv_.notify_one();
+    peer.cv.notify_one();
+    return true;
   }
 
   internal::RoundRef Ref(uint64_t job, uint32_t round) const {
@@ -106,21 +117,16 @@ class PeerLink::Impl {
     return ctx;
   }
 
-  internal::PeerService::Stub* Stub(const std::string& to) {
-    auto it = stubs_.find(to);
-    return it == stubs_.end() ? nullptr : it->second.get();
-  }
-
   // Queues a stream to `to`: `header`, then `data` in chunks, on the client stream that
   // `open(stub, ctx, ack)` starts; counts the data in `counter`; `done` gets its status.
   template <typename Chunk, typename Open>
   void EnqueueStream(const std::string& to, Chunk header, std::span<const std::byte> data,
                      Open open, std::atomic<uint64_t>* counter, Done done) {
-    Enqueue([this, to, header = std::move(header), data, open, counter, done = std::move(done)] {
-      auto* stub = Stub(to);
-      if (!stub) return done(Status::NotFound(to + " is not a peer"));
+    auto call = [this, header = std::move(header), data, open, counter,
+                 done](internal::PeerService::Stub* stub) {
       done(Stream(stub, header, data, open, counter));
-    });
+    };
+    if (!Enqueue(to, std::move(call))) done(Status::NotFound(to + " is not a peer"));
   }
 
   template <typename Chunk, typename Open>
@@ -144,28 +150,31 @@ class PeerLink::Impl {
   PeerLinkOptions options_;
   std::vector<std::string> members_;
   uint32_t index_ = 0;
-  std::map<std::string, std::unique_ptr<internal::PeerService::Stub>> stubs_;
+  // Each peer has a queue and a worker of its own: a peer that hangs holds up only its calls.
+  struct Peer {
+    std::unique_ptr<internal::PeerService::Stub> stub;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Call> queue;
+    bool stopping = false;
+    std::thread worker;
+  };
+  std::map<std::string, std::unique_ptr<Peer>> peers_;
   std::atomic<uint64_t> partial_bytes_{0}, model_bytes_{0};
 
  private:
-  void Run() {
-    std::unique_lock lock(mu_);
+  void Run(Peer& peer) {
+    std::unique_lock lock(peer.mu);
     while (true) {
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      auto call = std::move(queue_.front());
-      queue_.pop_front();
+      peer.cv.wait(lock, [&] { return peer.stopping || !peer.queue.empty(); });
+      if (peer.stopping) return;
+      auto call = std::move(peer.queue.front());
+      peer.queue.pop_front();
       lock.unlock();
-      call();
+      call(peer.stub.get());
       lock.lock();
     }
   }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
-  std::thread worker_;
 };
 
 PeerLink::PeerLink(PeerLinkOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -186,9 +195,7 @@ void PeerLink::Progress(const std::string& to, uint64_t job, uint32_t round, uin
   internal::RoundProgress request;
   *request.mutable_round() = impl_->Ref(job, round);
   request.set_accepted(accepted);
-  impl_->Enqueue([this, to, request] {
-    auto* stub = impl_->Stub(to);
-    if (!stub) return;
+  impl_->Enqueue(to, [this, request](internal::PeerService::Stub* stub) {
     auto ctx = impl_->Context();
     internal::PeerAck ack;
     (void)stub->Progress(ctx.get(), request, &ack);  // the next one, or the close, catches up
@@ -197,13 +204,12 @@ void PeerLink::Progress(const std::string& to, uint64_t job, uint32_t round, uin
 
 void PeerLink::CloseRound(const std::string& to, uint64_t job, uint32_t round, Done done) {
   internal::RoundRef request = impl_->Ref(job, round);
-  impl_->Enqueue([this, to, request, done = std::move(done)] {
-    auto* stub = impl_->Stub(to);
-    if (!stub) return done(Status::NotFound(to + " is not a peer"));
+  auto call = [this, request, done](internal::PeerService::Stub* stub) {
     auto ctx = impl_->Context();
     internal::PeerAck ack;
     done(FromGrpc(stub->CloseRound(ctx.get(), request, &ack)));
-  });
+  };
+  if (!impl_->Enqueue(to, std::move(call))) done(Status::NotFound(to + " is not a peer"));
 }
 
 void PeerLink::SendPartial(const std::string& to, uint64_t job, uint32_t round, uint32_t updates,

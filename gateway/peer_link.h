@@ -3,10 +3,10 @@
 // A group is a fixed list of members, each named by the gRPC address the others reach it at.
 // A job's home is the member that wins the rendezvous hash of the job id (every member
 // computes the same one from the same list, and a member leaving moves only its own jobs).
-// Calls other than CreateJob are queued and made in order by one thread of the link, so the
-// control plane never waits on the network while it holds its lock; their `done` callbacks run
-// on that thread. Tensors are streamed in chunks of 1 MiB from memory the caller keeps alive
-// until `done`.
+// Calls other than CreateJob are queued and made in order by a thread per peer (a peer that
+// hangs holds up only its own calls), so the control plane never waits on the network while
+// it holds its lock; their `done` callbacks run on that thread. Tensors are streamed in chunks
+// of 1 MiB from memory the caller keeps alive until `done`.
 //
 // Peers authenticate as operators (the node's operator token, when it has one). Thread-safe.
 #pragma once

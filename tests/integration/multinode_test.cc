@@ -5,7 +5,8 @@
 // exact weighted average of all the updates, and what crosses between nodes per round is one
 // partial from, and one model to, each of the other nodes, measured by the nodes' counters.
 // A non-home node killed mid-round leaves the round to the others: its clients push to a node
-// that lives and the round publishes their exact average.
+// that lives and the round publishes their exact average. One that stops answering after its
+// clients' updates were counted is left out once the home has waited 2 s for its partial.
 //
 // Needs root (namespaces, veth, bridge) and iproute2; skips, saying so, without them.
 #include <gtest/gtest.h>
@@ -63,9 +64,9 @@ class ThreeNamespaces {
       if (j != i) peers += (peers.empty() ? "" : ",") + Target(j);
     }
     return std::make_unique<ServeProcess>(
-        std::vector<std::string>{"--listen", Target(i), "--peers", peers, "--aggregators", "1",
-                                 "--node-id", tag_ + "-" + std::to_string(i), "--metrics-listen",
-                                 Address(i) + ":0"},
+        std::vector<std::string>{
+            "--listen", Target(i), "--peers", peers, "--aggregators", "1", "--peer-timeout-s", "2",
+            "--node-id", tag_ + "-" + std::to_string(i), "--metrics-listen", Address(i) + ":0"},
         std::vector<std::string>{"ip", "netns", "exec", Namespace(i)});
   }
 
@@ -222,6 +223,46 @@ TEST_F(MultinodeTest, RoundCompletesWhenANonHomeNodeIsKilledMidRound) {
   // One partial reached the home, the survivor's: none from the dead node, none twice.
   EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_partial_bytes_received_total"),
             kParams * 4.0);
+}
+
+TEST_F(MultinodeTest, RoundGoesOnWithoutANodeThatStopsAnswering) {
+  const uint64_t job = CreateJob(1);
+  ASSERT_NE(job, 0u);
+  const int home = Home();
+  ASSERT_GE(home, 0);
+  const int frozen = (home + 1) % 3;
+  auto push = [&](uint32_t c) {
+    client::Client client(
+        {.target = net_->Target(int(c % 3) + 1), .client_id = "c" + std::to_string(c)});
+    ASSERT_TRUE(client.Join(job));
+    ASSERT_TRUE(client.Push(job, 1, std::vector<float>(kParams, float(c)), c + 1)) << c;
+  };
+  // The frozen node's clients push first (the home hears of them), then it stops answering.
+  for (uint32_t c = 0; c < kClients; ++c) {
+    if (int(c % 3) == frozen) push(c);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(nodes_[frozen]->pid(), SIGSTOP);
+  for (uint32_t c = 0; c < kClients; ++c) {
+    if (int(c % 3) != frozen) push(c);
+  }
+  // The round publishes what the other two nodes hold: Σ c (c + 1) / Σ (c + 1) over them.
+  double num = 0, den = 0;
+  for (uint32_t c = 0; c < kClients; ++c) {
+    if (int(c % 3) == frozen) continue;
+    num += double(c) * (c + 1);
+    den += c + 1;
+  }
+  client::Client reader({.target = net_->Target(home + 1), .client_id = "reader"});
+  ASSERT_TRUE(reader.Join(job));
+  auto model = reader.Pull(job, 1, /*wait=*/true);
+  ASSERT_TRUE(model) << model.error();
+  double worst = 0;
+  for (float v : model->values) worst = std::max(worst, std::abs(double(v) - num / den));
+  EXPECT_LE(worst, 1e-5 * num / den);
+  EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_rounds_left_out_total"), 1);
+  kill(nodes_[frozen]->pid(), SIGKILL);
+  EXPECT_NE(nodes_[frozen]->WaitForExit(std::chrono::seconds(10)), -1);
 }
 
 }  // namespace
