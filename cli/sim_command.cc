@@ -2,6 +2,7 @@
 // published model and verify it against the weighted average computed independently in double
 // precision. Exits non-zero when any round is wrong or a client fails.
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
@@ -64,6 +65,7 @@ int RunSim(const SimOptions& o) {
 
   std::atomic<bool> failed{false};
   std::vector<char> accepted(o.clients, 0);
+  std::vector<std::string> node_of(o.clients);  // where each client's calls go once joined
   std::mutex mu;
   Clock::time_point round_start, pushes_done;
   std::barrier sync(o.clients, [&]() noexcept { pushes_done = Clock::now(); });
@@ -77,6 +79,7 @@ int RunSim(const SimOptions& o) {
       failed = true;
     };
     if (auto j = c.Join(o.job); !j) fail("join", j.error());
+    node_of[i] = c.TargetOf(o.job);
     std::vector<float> update(params), model;
     for (uint32_t r = first; r <= last; ++r) {
       client::SyntheticUpdate(o.seed, i, r, update);
@@ -97,9 +100,9 @@ int RunSim(const SimOptions& o) {
         fail("pull version " + std::to_string(r), version.error());
         continue;
       }
-      if (i >= o.servers.size()) continue;
-      // The first client of each server verifies the model it pulled there against an
+      // The first client of each node verifies the model it pulled there against an
       // independent double-precision average.
+      if (std::find(node_of.begin(), node_of.end(), node_of[i]) != node_of.begin() + i) continue;
       const double round_s = std::chrono::duration<double>(Clock::now() - round_start).count();
       const double push_s = std::chrono::duration<double>(pushes_done - round_start).count();
       std::vector<uint64_t> ids;
@@ -112,7 +115,9 @@ int RunSim(const SimOptions& o) {
       const double err = client::MaxRelativeError(model, ref);
       const double mb = ids.size() * params * 4 / 1e6;
       std::lock_guard lock(mu);
-      const std::string at = o.servers.size() > 1 ? " (pulled from " + o.servers[i] + ")" : "";
+      const std::string at = o.servers.size() > 1 || node_of[i] != o.servers[0]
+                                 ? " (pulled from " + node_of[i] + ")"
+                                 : "";
       std::printf("round %u%s: %zu updates accepted, %.1f MB pushed in %.3f s (%.0f MB/s), "
                   "published in %.3f s, max relative error %.2e %s\n",
                   r, at.c_str(), ids.size(), mb, push_s, mb / push_s, round_s, err,
@@ -139,7 +144,8 @@ void AddSimCommand(CLI::App& app) {
   auto o = std::make_shared<SimOptions>();
   cmd->add_option("--server", o->servers,
                   "Gateway HOST:PORT; several (comma-separated): the nodes of a group, client i "
-                  "pushing to the (i mod n)-th and the first client of each verifying there")
+                  "joining through the (i mod n)-th; the first client on each node verifies the "
+                  "model there")
       ->delimiter(',')
       ->capture_default_str();
   AddTlsFlags(cmd, &o->tls);

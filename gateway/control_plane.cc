@@ -156,6 +156,9 @@ struct Job {
   std::map<std::string, uint32_t> peer_accepted;
   std::set<std::string> peers_pending;
   std::vector<AcceptedUpdate> peer_partials;
+  // At the home: where each client is placed (client id -> node), and how many on each node.
+  std::map<std::string, std::string> placement;
+  std::map<std::string, uint32_t> placed;
   uint32_t round_updates = 0;  // updates the aggregation takes across the group (events)
   bool grouped() const { return !home.empty(); }
   bool at_home() const { return home.empty() || is_home; }
@@ -523,11 +526,68 @@ class ControlPlane::Impl {
 
   // ---- client API ----
 
+  // In a group, the job's home places the client first (JoinReply.node); the client is
+  // registered here either way, so one that does not move still pushes here.
   Result<v1::JoinReply> Join(uint64_t id, const std::string& client_id,
                              std::string_view enrolment_token) {
     if (!ValidClientId(client_id)) {
       return Status::InvalidArgument("client_id must be 1 to 128 printable characters");
     }
+    std::string home;
+    {
+      std::lock_guard lock(mu_);
+      TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+      home = job->home;
+    }
+    std::string node;
+    if (!home.empty()) {
+      const std::string& self = options_.peers->self();
+      auto placed = home == self ? PlaceClient(id, client_id, self)
+                                 : options_.peers->Place(home, id, client_id);
+      if (placed) {
+        node = *placed;
+      } else {
+        spdlog::warn("{}: client '{}' stays on this node: {}", JobName(id), client_id,
+                     placed.error().ToString());
+        node = self;
+      }
+    }
+    TRIBUTARY_ASSIGN_OR_RETURN(v1::JoinReply reply, JoinHere(id, client_id, enrolment_token));
+    reply.set_node(node);
+    return reply;
+  }
+
+  Result<std::string> PlaceClient(uint64_t id, const std::string& client_id,
+                                  const std::string& requester) {
+    std::lock_guard lock(mu_);
+    TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
+    if (!job->is_home) {
+      return Status::FailedPrecondition("this node is not home to " + JobName(id) + " (" +
+                                        job->home + " is)");
+    }
+    std::vector<std::string> members = options_.peers->peers();
+    members.push_back(options_.peers->self());
+    const bool member = std::find(members.begin(), members.end(), requester) != members.end();
+    std::string& at = job->placement[client_id];
+    if (!at.empty() && (at == requester || !member)) return at;  // kept where it is
+    if (!at.empty()) {
+      // It came through another node: it could not reach its own, or moved. It stays there.
+      --job->placed[at];
+      at = requester;
+    } else {
+      // The member with the fewest of the job's clients; the one it reached first on a tie.
+      std::stable_partition(members.begin(), members.end(),
+                            [&](const auto& m) { return m == requester; });
+      at = *std::min_element(members.begin(), members.end(), [&](const auto& a, const auto& b) {
+        return job->placed[a] < job->placed[b];
+      });
+    }
+    ++job->placed[at];
+    return at;
+  }
+
+  Result<v1::JoinReply> JoinHere(uint64_t id, const std::string& client_id,
+                                 std::string_view enrolment_token) {
     std::lock_guard lock(mu_);
     TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
     TRIBUTARY_RETURN_IF_ERROR(AdmitToJoin(*job, client_id, enrolment_token));
@@ -2462,6 +2522,10 @@ void ControlPlane::ReleaseModel(ModelRef& m) { impl_->ReleaseModel(m); }
 void ControlPlane::OnAggregatorReply(const shm::Descriptor& d) { impl_->OnAggregatorReply(d); }
 Status ControlPlane::CreateReplica(uint64_t id, const v1::JobSpec& spec) {
   return impl_->CreateReplica(id, spec);
+}
+Result<std::string> ControlPlane::PlaceClient(uint64_t j, const std::string& c,
+                                              const std::string& r) {
+  return impl_->PlaceClient(j, c, r);
 }
 void ControlPlane::OnPeerProgress(uint64_t j, uint32_t r, const std::string& n, uint32_t a) {
   impl_->OnPeerProgress(j, r, n, a);

@@ -192,6 +192,10 @@ class ControlPlane {
   // Node groups: the calls of the other members (see PeerLink and peer.proto).
   // Creates job `id` as its creating node planned `spec`.
   Status CreateReplica(uint64_t id, const v1::JobSpec& spec);
+  // At the job's home: the node `client_id` is placed on, asked by `requester`, the node it
+  // joined through (see JoinReply.node).
+  Result<std::string> PlaceClient(uint64_t job, const std::string& client_id,
+                                  const std::string& requester);
   // At the job's home: `node` accepted `accepted` updates in `round` so far.
   void OnPeerProgress(uint64_t job, uint32_t round, const std::string& node, uint32_t accepted);
   // At another node: the home closed `round`; the node's partial follows.

@@ -191,6 +191,21 @@ Status PeerLink::CreateJob(uint64_t id, const v1::JobSpec& spec) {
 uint64_t PeerLink::partial_bytes_sent() const { return impl_->partial_bytes_; }
 uint64_t PeerLink::model_bytes_sent() const { return impl_->model_bytes_; }
 
+Result<std::string> PeerLink::Place(const std::string& home, uint64_t job,
+                                    const std::string& client_id) {
+  auto it = impl_->peers_.find(home);
+  if (it == impl_->peers_.end()) return Status::NotFound(home + " is not a peer");
+  internal::PlaceRequest request;
+  request.set_job_id(job);
+  request.set_client_id(client_id);
+  request.set_node(impl_->options_.self);
+  auto ctx = impl_->Context();
+  internal::PlaceReply reply;
+  Status s = FromGrpc(it->second->stub->Place(ctx.get(), request, &reply));
+  if (!s.ok()) return s.WithContext("placing the client at the job's home " + home);
+  return reply.node();
+}
+
 void PeerLink::Progress(const std::string& to, uint64_t job, uint32_t round, uint32_t accepted) {
   internal::RoundProgress request;
   *request.mutable_round() = impl_->Ref(job, round);

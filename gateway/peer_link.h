@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "common/status.h"
 #include "tributary/v1/job.pb.h"
 
@@ -49,6 +50,9 @@ class PeerLink {
 
   // Creates job `id` on every peer; waits for them all. The first failure, if any.
   Status CreateJob(uint64_t id, const v1::JobSpec& spec);
+
+  // Asks `home` where `client_id` of `job` is placed; waits for the answer.
+  Result<std::string> Place(const std::string& home, uint64_t job, const std::string& client_id);
 
   // Queued calls.
   void Progress(const std::string& to, uint64_t job, uint32_t round, uint32_t accepted);

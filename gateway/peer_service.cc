@@ -99,4 +99,14 @@ grpc::Status PeerServiceImpl::PublishModel(grpc::ServerContext* ctx,
   });
 }
 
+grpc::Status PeerServiceImpl::Place(grpc::ServerContext* ctx,
+                                    const internal::PlaceRequest* request,
+                                    internal::PlaceReply* reply) {
+  if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
+  auto node = control_->PlaceClient(request->job_id(), request->client_id(), request->node());
+  if (!node) return ToGrpc(node.error());
+  reply->set_node(*node);
+  return grpc::Status::OK;
+}
+
 }  // namespace tributary::gateway

@@ -29,6 +29,8 @@ class PeerServiceImpl final : public internal::PeerService::Service {
   grpc::Status PublishModel(grpc::ServerContext* ctx,
                             grpc::ServerReader<internal::ModelChunk>* reader,
                             internal::PeerAck* reply) override;
+  grpc::Status Place(grpc::ServerContext* ctx, const internal::PlaceRequest* request,
+                     internal::PlaceReply* reply) override;
 
  private:
   ControlPlane* control_;

@@ -149,7 +149,48 @@ auto Client::WithRetries(F&& attempt) -> decltype(attempt()) {
 }
 
 Result<v1::JoinReply> Client::Join(uint64_t job) {
-  auto stub = v1::ClientService::NewStub(channel_);
+  {
+    std::lock_guard lock(tokens_mu_);
+    placed_.erase(job);
+  }
+  TRIBUTARY_ASSIGN_OR_RETURN(v1::JoinReply reply, JoinOnce(job, channel_));
+  if (reply.node().empty() || reply.node() == options_.target) return reply;
+  // Placed on another node: join there (it registers the client and issues its token).
+  ClientOptions there = options_;
+  there.target = reply.node();
+  TRIBUTARY_ASSIGN_OR_RETURN(auto channel, CreateChannel(there));
+  TRIBUTARY_ASSIGN_OR_RETURN(v1::JoinReply placed, JoinOnce(job, channel));
+  std::lock_guard lock(tokens_mu_);
+  placed_[job] = {reply.node(), std::move(channel)};
+  return placed;
+}
+
+std::string Client::TargetOf(uint64_t job) const {
+  std::lock_guard lock(tokens_mu_);
+  auto it = placed_.find(job);
+  return it == placed_.end() ? options_.target : it->second.first;
+}
+
+std::shared_ptr<grpc::Channel> Client::ChannelOf(uint64_t job) const {
+  std::lock_guard lock(tokens_mu_);
+  auto it = placed_.find(job);
+  return it == placed_.end() ? channel_ : it->second.second;
+}
+
+template <typename F>
+auto Client::WithPlacement(uint64_t job, F&& call) -> decltype(call()) {
+  auto r = call();
+  if (r.has_value() || r.error().code() != StatusCode::kUnavailable ||
+      TargetOf(job) == options_.target) {
+    return r;
+  }
+  if (auto joined = Join(job); !joined) return joined.error();
+  return call();
+}
+
+Result<v1::JoinReply> Client::JoinOnce(uint64_t job,
+                                       const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::ClientService::NewStub(channel);
   return WithRetries([&]() -> Result<v1::JoinReply> {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
@@ -167,7 +208,7 @@ Result<v1::JoinReply> Client::Join(uint64_t job) {
 }
 
 Result<v1::TasksReply> Client::Tasks(uint64_t job, uint32_t round, bool wait) {
-  auto stub = v1::ClientService::NewStub(channel_);
+  auto stub = v1::ClientService::NewStub(ChannelOf(job));
   return WithRetries([&]() -> Result<v1::TasksReply> {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
@@ -186,12 +227,14 @@ Result<v1::TasksReply> Client::Tasks(uint64_t job, uint32_t round, bool wait) {
 
 Result<v1::PushReply> Client::PushTaskResult(uint64_t job, uint32_t round, uint32_t task,
                                              std::span<const float> result) {
-  return WithRetries([&] { return PushOnce(job, round, result, 1, task); });
+  return WithPlacement(
+      job, [&] { return WithRetries([&] { return PushOnce(job, round, result, 1, task); }); });
 }
 
 Result<v1::PushReply> Client::Push(uint64_t job, uint32_t round, std::span<const float> update,
                                    uint64_t num_examples) {
-  return WithRetries([&] { return PushOnce(job, round, update, num_examples); });
+  return WithPlacement(
+      job, [&] { return WithRetries([&] { return PushOnce(job, round, update, num_examples); }); });
 }
 
 Result<v1::PushReply> Client::SetInitialModel(uint64_t job, std::span<const float> model) {
@@ -214,7 +257,7 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
   h->set_total_bytes(bytes);
   h->set_checksum(XXH3_64bits(update.data(), bytes));
 
-  grpc::GenericStub stub(channel_);
+  grpc::GenericStub stub(ChannelOf(job));
   BlockingCall call(&stub, kPushMethod, options_.call_timeout, AccessToken(job));
   bool ok = call.ok() && call.Write(Serialize(header));
   const auto* data = reinterpret_cast<const std::byte*>(update.data());
@@ -248,7 +291,8 @@ Result<Model> Client::Pull(uint64_t job, int64_t version, bool wait) {
 
 Result<uint32_t> Client::PullInto(uint64_t job, int64_t version, bool wait,
                                   std::vector<float>* out) {
-  return WithRetries([&] { return PullOnce(job, version, wait, out); });
+  return WithPlacement(
+      job, [&] { return WithRetries([&] { return PullOnce(job, version, wait, out); }); });
 }
 
 Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
@@ -258,7 +302,7 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
   req.set_client_id(options_.client_id);
   req.set_version(version);
   req.set_wait(wait);
-  grpc::GenericStub stub(channel_);
+  grpc::GenericStub stub(ChannelOf(job));
   BlockingCall call(&stub, kPullMethod, options_.call_timeout, AccessToken(job));
   if (call.ok() && call.Write(Serialize(req))) call.WritesDone();
   grpc::ByteBuffer bb;

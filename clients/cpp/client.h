@@ -71,8 +71,13 @@ class Client {
   ~Client();
 
   // Joins `job`; the reply carries the job's spec and state, and the access token this Client
-  // sends with its later calls of `job`.
+  // sends with its later calls of `job`. In a group of nodes the job's home may place the
+  // client on another node (JoinReply.node): the Client joins there and makes its later calls
+  // of `job` there; when that node becomes unreachable, it joins again through its own target,
+  // which places it anew.
   Result<v1::JoinReply> Join(uint64_t job);
+  // Where the calls of `job` go: the node it was placed on, or options().target.
+  std::string TargetOf(uint64_t job) const;
   // The global model `version` (0: initial; -1: latest). With `wait`, blocks until that version
   // is published.
   Result<Model> Pull(uint64_t job, int64_t version = -1, bool wait = true);
@@ -101,10 +106,19 @@ class Client {
   Result<uint32_t> PullOnce(uint64_t job, int64_t version, bool wait, std::vector<float>* out);
   // The access token Join returned for `job`; options_.access_token before joining it.
   std::string AccessToken(uint64_t job) const;
+  Result<v1::JoinReply> JoinOnce(uint64_t job, const std::shared_ptr<grpc::Channel>& channel);
+  // The channel of `job`'s node.
+  std::shared_ptr<grpc::Channel> ChannelOf(uint64_t job) const;
+  // Runs `call`; when it fails UNAVAILABLE on the node `job` was placed on, joins again
+  // through options_.target and runs it once more.
+  template <typename F>
+  auto WithPlacement(uint64_t job, F&& call) -> decltype(call());
 
   ClientOptions options_;
   mutable std::mutex tokens_mu_;
   std::unordered_map<uint64_t, std::string> access_tokens_;
+  // Jobs placed on another node: its address and channel (under tokens_mu_).
+  std::unordered_map<uint64_t, std::pair<std::string, std::shared_ptr<grpc::Channel>>> placed_;
   std::shared_ptr<grpc::Channel> channel_;
   Status channel_error_;  // why there is no channel_ (OK when there is one)
 };

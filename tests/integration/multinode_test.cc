@@ -4,8 +4,10 @@
 // round to the job's home, which publishes the model on every node: every node's model is the
 // exact weighted average of all the updates, and what crosses between nodes per round is one
 // partial from, and one model to, each of the other nodes, measured by the nodes' counters.
-// A non-home node killed mid-round leaves the round to the others: its clients push to a node
-// that lives and the round publishes their exact average. One that stops answering after its
+// The job's home places the clients that join through any node evenly over the nodes, and
+// they stay there. A non-home node killed mid-round leaves the round to the others: its
+// clients find it gone, join again through the node they know, are placed there and push;
+// the round publishes the exact average. One that stops answering after its
 // clients' updates were counted is left out once the home has waited 2 s for its partial.
 //
 // Needs root (namespaces, veth, bridge) and iproute2; skips, saying so, without them.
@@ -119,6 +121,38 @@ class MultinodeTest : public ::testing::Test {
     return -1;
   }
 
+  // Client c's update: every value c, weight c + 1.
+  static std::vector<float> Update(uint32_t c) { return std::vector<float>(kParams, float(c)); }
+
+  // The job's clients, joined through `target` (fail fast: two attempts a call).
+  std::vector<std::unique_ptr<client::Client>> JoinAll(uint64_t job, const std::string& target) {
+    std::vector<std::unique_ptr<client::Client>> clients;
+    for (uint32_t c = 0; c < kClients; ++c) {
+      clients.push_back(std::make_unique<client::Client>(client::ClientOptions{
+          .target = target, .client_id = "c" + std::to_string(c), .max_attempts = 2}));
+      EXPECT_TRUE(clients.back()->Join(job)) << c;
+    }
+    return clients;
+  }
+
+  // The model node `node` publishes for round 1 is the exact weighted average of the updates
+  // of the clients `counted` selects.
+  template <typename Counted>
+  void ExpectExactAverage(uint64_t job, int node, Counted counted) {
+    double num = 0, den = 0;
+    for (uint32_t c = 0; c < kClients; ++c) {
+      if (!counted(c)) continue;
+      num += double(c) * (c + 1);
+      den += c + 1;
+    }
+    client::Client reader({.target = net_->Target(node + 1), .client_id = "reader"});
+    auto model = reader.Pull(job, 1, /*wait=*/true);
+    ASSERT_TRUE(model) << model.error();
+    double worst = 0;
+    for (float v : model->values) worst = std::max(worst, std::abs(double(v) - num / den));
+    EXPECT_LE(worst, 1e-5 * num / den) << "node " << node;
+  }
+
   static constexpr uint64_t kParams = 100'000;
   static constexpr uint32_t kClients = 30;
   std::unique_ptr<ThreeNamespaces> net_;
@@ -146,6 +180,12 @@ TEST_F(MultinodeTest, ThreeNodesPublishTheExactAverageOnEveryNode) {
         << out;
   }
   EXPECT_NE(out.find("3 rounds verified"), std::string::npos) << out;
+  // The home placed the clients evenly, and each pushed where it was placed.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(MetricValue(nodes_[i]->Metrics(), "tributary_updates_accepted_total"),
+              kRounds * kClients / 3)
+        << "node " << i;
+  }
 
   // Between nodes, per round: a partial from each other node to the home, the model back.
   const double model = kParams * 4.0;
@@ -179,47 +219,28 @@ TEST_F(MultinodeTest, RoundCompletesWhenANonHomeNodeIsKilledMidRound) {
   ASSERT_NE(job, 0u);
   const int home = Home();
   ASSERT_GE(home, 0);
-  const int victim = (home + 1) % 3, survivor = (home + 2) % 3;
-  std::vector<std::unique_ptr<client::Client>> clients;
+  const int victim = (home + 1) % 3;
+  // Every client joins through the home, which spreads them over the three nodes.
+  const auto clients = JoinAll(job, net_->Target(home + 1));
+  std::map<std::string, int> per_node;
+  for (const auto& c : clients) ++per_node[c->TargetOf(job)];
+  EXPECT_EQ(per_node, (std::map<std::string, int>{
+                          {net_->Target(1), 10}, {net_->Target(2), 10}, {net_->Target(3), 10}}));
+  // The clients of the other nodes push; the victim dies before its own clients do.
   for (uint32_t c = 0; c < kClients; ++c) {
-    clients.push_back(std::make_unique<client::Client>(
-        client::ClientOptions{.target = net_->Target(int(c % 3) + 1),
-                              .client_id = "c" + std::to_string(c),
-                              .max_attempts = 2}));
-    ASSERT_TRUE(clients.back()->Join(job)) << c;
-  }
-  auto update = [](uint32_t c) { return std::vector<float>(kParams, float(c)); };
-  // The clients of the home and the survivor push; then the victim dies before its own do.
-  for (uint32_t c = 0; c < kClients; ++c) {
-    if (int(c % 3) == victim) continue;
-    ASSERT_TRUE(clients[c]->Push(job, 1, update(c), c + 1)) << c;
+    if (clients[c]->TargetOf(job) == net_->Target(victim + 1)) continue;
+    ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1)) << c;
   }
   kill(nodes_[victim]->pid(), SIGKILL);
   ASSERT_NE(nodes_[victim]->WaitForExit(std::chrono::seconds(10)), -1);
-  // Its clients cannot reach it (the first finds out); they push to a node that lives.
-  EXPECT_FALSE(clients[victim]->Push(job, 1, update(victim), victim + 1)) << "a dead node";
+  // Its clients find it gone, join again through the home, are placed there, and push.
   for (uint32_t c = 0; c < kClients; ++c) {
-    if (int(c % 3) != victim) continue;
-    client::Client retry(
-        {.target = net_->Target(survivor + 1), .client_id = "c" + std::to_string(c)});
-    ASSERT_TRUE(retry.Join(job));
-    ASSERT_TRUE(retry.Push(job, 1, update(c), c + 1)) << c;
+    if (clients[c]->TargetOf(job) != net_->Target(victim + 1)) continue;
+    auto pushed = clients[c]->Push(job, 1, Update(c), c + 1);
+    ASSERT_TRUE(pushed) << c << ": " << pushed.error();
+    EXPECT_EQ(clients[c]->TargetOf(job), net_->Target(home + 1));
   }
-  // Σ c (c + 1) / Σ (c + 1) over c < 30.
-  double num = 0, den = 0;
-  for (uint32_t c = 0; c < kClients; ++c) {
-    num += double(c) * (c + 1);
-    den += c + 1;
-  }
-  for (int i : {home, survivor}) {
-    client::Client reader({.target = net_->Target(i + 1), .client_id = "reader"});
-    ASSERT_TRUE(reader.Join(job));
-    auto model = reader.Pull(job, 1, /*wait=*/true);
-    ASSERT_TRUE(model) << model.error();
-    double worst = 0;
-    for (float v : model->values) worst = std::max(worst, std::abs(double(v) - num / den));
-    EXPECT_LE(worst, 1e-5 * num / den) << "node " << i;
-  }
+  for (int i : {home, (home + 2) % 3}) ExpectExactAverage(job, i, [](uint32_t) { return true; });
   // One partial reached the home, the survivor's: none from the dead node, none twice.
   EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_partial_bytes_received_total"),
             kParams * 4.0);
@@ -230,39 +251,25 @@ TEST_F(MultinodeTest, RoundGoesOnWithoutANodeThatStopsAnswering) {
   ASSERT_NE(job, 0u);
   const int home = Home();
   ASSERT_GE(home, 0);
-  const int frozen = (home + 1) % 3;
-  auto push = [&](uint32_t c) {
-    client::Client client(
-        {.target = net_->Target(int(c % 3) + 1), .client_id = "c" + std::to_string(c)});
-    ASSERT_TRUE(client.Join(job));
-    ASSERT_TRUE(client.Push(job, 1, std::vector<float>(kParams, float(c)), c + 1)) << c;
-  };
+  const std::string frozen = net_->Target((home + 1) % 3 + 1);
+  const auto clients = JoinAll(job, net_->Target(home + 1));
   // The frozen node's clients push first (the home hears of them), then it stops answering.
   for (uint32_t c = 0; c < kClients; ++c) {
-    if (int(c % 3) == frozen) push(c);
+    if (clients[c]->TargetOf(job) == frozen)
+      ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  kill(nodes_[frozen]->pid(), SIGSTOP);
+  const int frozen_index = (home + 1) % 3;
+  kill(nodes_[frozen_index]->pid(), SIGSTOP);
   for (uint32_t c = 0; c < kClients; ++c) {
-    if (int(c % 3) != frozen) push(c);
+    if (clients[c]->TargetOf(job) != frozen)
+      ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1));
   }
-  // The round publishes what the other two nodes hold: Σ c (c + 1) / Σ (c + 1) over them.
-  double num = 0, den = 0;
-  for (uint32_t c = 0; c < kClients; ++c) {
-    if (int(c % 3) == frozen) continue;
-    num += double(c) * (c + 1);
-    den += c + 1;
-  }
-  client::Client reader({.target = net_->Target(home + 1), .client_id = "reader"});
-  ASSERT_TRUE(reader.Join(job));
-  auto model = reader.Pull(job, 1, /*wait=*/true);
-  ASSERT_TRUE(model) << model.error();
-  double worst = 0;
-  for (float v : model->values) worst = std::max(worst, std::abs(double(v) - num / den));
-  EXPECT_LE(worst, 1e-5 * num / den);
+  // The round publishes what the other two nodes hold.
+  ExpectExactAverage(job, home, [&](uint32_t c) { return clients[c]->TargetOf(job) != frozen; });
   EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_rounds_left_out_total"), 1);
-  kill(nodes_[frozen]->pid(), SIGKILL);
-  EXPECT_NE(nodes_[frozen]->WaitForExit(std::chrono::seconds(10)), -1);
+  kill(nodes_[frozen_index]->pid(), SIGKILL);
+  EXPECT_NE(nodes_[frozen_index]->WaitForExit(std::chrono::seconds(10)), -1);
 }
 
 }  // namespace
