@@ -17,11 +17,11 @@ BINARY = os.environ.get("TRIBUTARY_BINARY", "build/cli/tributary")
 
 
 @contextlib.contextmanager
-def serve(*extra_args: str):
+def serve(*extra_args: str, listen: str = "127.0.0.1:0"):
     """Yields the gateway's HOST:PORT."""
     with tempfile.TemporaryDirectory() as run_dir:
         # Tests stop serve whenever they are done: no drain of rounds left in progress.
-        proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0",
+        proc = subprocess.Popen([BINARY, "serve", "--listen", listen,
                                  "--data-dir", run_dir, "--drain-timeout-s", "0", *extra_args])
         port_file = Path(run_dir) / "port"
         try:

@@ -37,6 +37,30 @@ class TributaryError(Exception):
         self.details = details
 
 
+class _Connection:
+    """A channel to one gateway and the calls of the client service on it."""
+
+    def __init__(self, target: str, credentials, options):
+        self.target = target
+        if credentials is None:
+            self.channel = grpc.insecure_channel(target, options=options)
+        else:
+            self.channel = grpc.secure_channel(target, credentials, options=options)
+        identity = lambda b: b  # noqa: E731 - raw bytes in and out
+        self.join = self.channel.unary_unary(
+            _JOIN, request_serializer=client_pb2.JoinRequest.SerializeToString,
+            response_deserializer=client_pb2.JoinReply.FromString)
+        self.push = self.channel.stream_unary(
+            _PUSH, request_serializer=identity,
+            response_deserializer=client_pb2.PushReply.FromString)
+        self.tasks = self.channel.unary_unary(
+            _TASKS, request_serializer=client_pb2.TasksRequest.SerializeToString,
+            response_deserializer=client_pb2.TasksReply.FromString)
+        self.pull = self.channel.unary_stream(
+            _PULL, request_serializer=client_pb2.PullRequest.SerializeToString,
+            response_deserializer=identity)
+
+
 def _read(path: Optional[str]) -> Optional[bytes]:
     if path is None:
         return None
@@ -85,16 +109,18 @@ class Client:
                  max_backoff: float = 2.0, chunk_bytes: int = 1 << 20,
                  timeout: float = 600.0, tls_ca: Optional[str] = None,
                  tls_cert: Optional[str] = None, tls_key: Optional[str] = None):
-        options = [("grpc.max_receive_message_length", 8 << 20)]
+        self._options = [("grpc.max_receive_message_length", 8 << 20)]
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
-        if tls_ca is None and tls_cert is None:
-            self._channel = grpc.insecure_channel(target, options=options)
-        else:
-            credentials = grpc.ssl_channel_credentials(
+        self._credentials = None
+        if tls_ca is not None or tls_cert is not None:
+            self._credentials = grpc.ssl_channel_credentials(
                 root_certificates=_read(tls_ca), private_key=_read(tls_key),
                 certificate_chain=_read(tls_cert))
-            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self.target = target
+        self._home = _Connection(target, self._credentials, self._options)
+        # Jobs placed on another node of a group (JoinReply.node): their connection there.
+        self._placed: dict = {}
         self.client_id = client_id
         self._enrolment_token = enrolment_token or ""
         self._access_token = access_token
@@ -105,22 +131,11 @@ class Client:
         self._chunk_bytes = max(4, min(chunk_bytes, 4 << 20) // 4 * 4)
         self._timeout = timeout
         self.job: Optional[int] = None
-        identity = lambda b: b  # noqa: E731 - raw bytes in and out
-        self._join = self._channel.unary_unary(
-            _JOIN, request_serializer=client_pb2.JoinRequest.SerializeToString,
-            response_deserializer=client_pb2.JoinReply.FromString)
-        self._push = self._channel.stream_unary(
-            _PUSH, request_serializer=identity,
-            response_deserializer=client_pb2.PushReply.FromString)
-        self._tasks = self._channel.unary_unary(
-            _TASKS, request_serializer=client_pb2.TasksRequest.SerializeToString,
-            response_deserializer=client_pb2.TasksReply.FromString)
-        self._pull = self._channel.unary_stream(
-            _PULL, request_serializer=client_pb2.PullRequest.SerializeToString,
-            response_deserializer=identity)
 
     def close(self) -> None:
-        self._channel.close()
+        for connection in self._placed.values():
+            connection.channel.close()
+        self._home.channel.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -130,13 +145,40 @@ class Client:
 
     def join(self, job: int) -> client_pb2.JoinReply:
         """Joins ``job`` (and makes it this client's default job); returns its spec and state.
-        The job's access token in the reply is sent with this client's later calls of ``job``."""
+        The job's access token in the reply is sent with this client's later calls of ``job``.
+        In a group of nodes the job's home may place the client on another node
+        (``reply.node``): the client joins there and makes its later calls of ``job`` there;
+        when that node becomes unreachable, it joins again through ``target``, which places it
+        anew."""
         request = client_pb2.JoinRequest(job_id=job, client_id=self.client_id,
                                          enrolment_token=self._enrolment_token)
-        reply = self._with_retries(lambda: self._join(request, timeout=self._timeout))
+        placed = self._placed.pop(job, None)
+        if placed is not None:
+            placed.channel.close()
+        reply = self._with_retries(lambda: self._home.join(request, timeout=self._timeout))
+        if reply.node and reply.node != self.target:
+            there = _Connection(reply.node, self._credentials, self._options)
+            reply = self._with_retries(lambda: there.join(request, timeout=self._timeout))
+            self._placed[job] = there
         self._access_tokens[job] = reply.access_token
         self.job = job
         return reply
+
+    def node(self, job: Optional[int] = None) -> str:
+        """Where the calls of ``job`` go: the node it was placed on, or ``target``."""
+        placed = self._placed.get(self._job(job))
+        return placed.target if placed is not None else self.target
+
+    def _on_node(self, job: int, call: Callable[[_Connection], T]) -> T:
+        """Runs ``call`` on the connection of ``job``'s node; when that node is unreachable
+        (and is not ``target``), joins again through ``target`` and runs it once more."""
+        try:
+            return call(self._placed.get(job, self._home))
+        except TributaryError as e:
+            if e.code != grpc.StatusCode.UNAVAILABLE or job not in self._placed:
+                raise
+        self.join(job)
+        return call(self._placed.get(job, self._home))
 
     def pull(self, round: Optional[int] = None, *, wait: bool = True,
              job: Optional[int] = None) -> np.ndarray:
@@ -144,7 +186,8 @@ class Client:
         float32 array. With ``wait``, blocks until that version is published."""
         request = client_pb2.PullRequest(job_id=self._job(job), client_id=self.client_id,
                                          version=-1 if round is None else round, wait=wait)
-        return self._with_retries(lambda: self._pull_once(request))
+        return self._on_node(request.job_id, lambda node: self._with_retries(
+            lambda: self._pull_once(node, request)))
 
     def push(self, update: np.ndarray, num_examples: int, round: int, *,
              job: Optional[int] = None, task: int = 0) -> client_pb2.PushReply:
@@ -164,9 +207,10 @@ class Client:
                 piece = view[off:off + self._chunk_bytes]
                 yield b"".join((_wire.chunk_prefix(len(piece)), piece))
 
-        metadata = self._metadata(header.header.job_id)
-        return self._with_retries(
-            lambda: self._push(messages(), timeout=self._timeout, metadata=metadata))
+        job_id = header.header.job_id
+        return self._on_node(job_id, lambda node: self._with_retries(
+            lambda: node.push(messages(), timeout=self._timeout,
+                              metadata=self._metadata(job_id))))
 
     def tasks(self, round: int, *, wait: bool = True,
               job: Optional[int] = None) -> client_pb2.TasksReply:
@@ -176,9 +220,9 @@ class Client:
         ``push(result, 1, round, task=task.slot)``. OUT_OF_RANGE once the job completed."""
         request = client_pb2.TasksRequest(job_id=self._job(job), client_id=self.client_id,
                                           round=round, wait=wait)
-        metadata = self._metadata(request.job_id)
-        return self._with_retries(
-            lambda: self._tasks(request, timeout=self._timeout, metadata=metadata))
+        return self._on_node(request.job_id, lambda node: self._with_retries(
+            lambda: node.tasks(request, timeout=self._timeout,
+                               metadata=self._metadata(request.job_id))))
 
     def set_initial_model(self, model: np.ndarray, *,
                           job: Optional[int] = None) -> client_pb2.PushReply:
@@ -197,9 +241,9 @@ class Client:
             raise ValueError("join a job first, or pass job=")
         return self.job
 
-    def _pull_once(self, request: client_pb2.PullRequest) -> np.ndarray:
-        stream = self._pull(request, timeout=self._timeout,
-                            metadata=self._metadata(request.job_id))
+    def _pull_once(self, node: _Connection, request: client_pb2.PullRequest) -> np.ndarray:
+        stream = node.pull(request, timeout=self._timeout,
+                           metadata=self._metadata(request.job_id))
         header = None
         out = None
         received = 0
