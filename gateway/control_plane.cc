@@ -490,7 +490,7 @@ class ControlPlane::Impl {
     return out;
   }
 
-  Result<v1::JobInfo> CancelJob(uint64_t id) {
+  Result<v1::JobInfo> CancelJob(uint64_t id, bool from_peer) {
     std::lock_guard lock(mu_);
     TRIBUTARY_ASSIGN_OR_RETURN(Job * job, Find(id));
     if (job->state != v1::JOB_STATE_RUNNING) {
@@ -498,6 +498,9 @@ class ControlPlane::Impl {
                                         v1::JobState_Name(job->state) + ")");
     }
     EndJob(*job, v1::JOB_STATE_CANCELLED, "cancelled by the operator");
+    if (job->grouped() && !from_peer) {
+      for (const auto& peer : options_.peers->peers()) options_.peers->CancelJob(peer, id);
+    }
     return Info(*job);
   }
 
@@ -2490,7 +2493,9 @@ Status ControlPlane::Recover() { return impl_->Recover(); }
 Result<v1::JobInfo> ControlPlane::CreateJob(const v1::JobSpec& s) { return impl_->CreateJob(s); }
 Result<v1::JobInfo> ControlPlane::GetJob(uint64_t j) const { return impl_->GetJob(j); }
 std::vector<v1::JobInfo> ControlPlane::ListJobs() const { return impl_->ListJobs(); }
-Result<v1::JobInfo> ControlPlane::CancelJob(uint64_t j) { return impl_->CancelJob(j); }
+Result<v1::JobInfo> ControlPlane::CancelJob(uint64_t j, bool from_peer) {
+  return impl_->CancelJob(j, from_peer);
+}
 Result<uint64_t> ControlPlane::Subscribe(uint64_t j,
                                          std::function<void(const v1::RoundEvent&)> sink) {
   return impl_->Subscribe(j, std::move(sink));

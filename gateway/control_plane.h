@@ -153,7 +153,8 @@ class ControlPlane {
   Result<v1::JobInfo> CreateJob(const v1::JobSpec& spec);
   Result<v1::JobInfo> GetJob(uint64_t job) const;
   std::vector<v1::JobInfo> ListJobs() const;
-  Result<v1::JobInfo> CancelJob(uint64_t job);
+  // In a group the job ends on every node (`from_peer`: another node's cancel, not passed on).
+  Result<v1::JobInfo> CancelJob(uint64_t job, bool from_peer = false);
   // Events of `job` are passed to `sink` until Unsubscribe or a terminal event. Returns a
   // subscription id.
   Result<uint64_t> Subscribe(uint64_t job, std::function<void(const v1::RoundEvent&)> sink);

@@ -1,6 +1,7 @@
 #include "gateway/peer_link.h"
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -214,6 +215,17 @@ void PeerLink::Progress(const std::string& to, uint64_t job, uint32_t round, uin
     auto ctx = impl_->Context();
     internal::PeerAck ack;
     (void)stub->Progress(ctx.get(), request, &ack);  // the next one, or the close, catches up
+  });
+}
+
+void PeerLink::CancelJob(const std::string& to, uint64_t job) {
+  internal::RoundRef request = impl_->Ref(job, 0);
+  impl_->Enqueue(to, [this, to, request](internal::PeerService::Stub* stub) {
+    auto ctx = impl_->Context();
+    internal::PeerAck ack;
+    if (Status s = FromGrpc(stub->CancelJob(ctx.get(), request, &ack)); !s.ok()) {
+      spdlog::warn("job {}: cancelling it on {}: {}", request.job_id(), to, s.ToString());
+    }
   });
 }
 

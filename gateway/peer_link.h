@@ -56,6 +56,7 @@ class PeerLink {
 
   // Queued calls.
   void Progress(const std::string& to, uint64_t job, uint32_t round, uint32_t accepted);
+  void CancelJob(const std::string& to, uint64_t job);
   void CloseRound(const std::string& to, uint64_t job, uint32_t round, Done done);
   // The node's partial of `round`: the weighted mean of `updates` updates of total `weight`
   // (no data when `updates` is 0).

@@ -99,14 +99,19 @@ grpc::Status PeerServiceImpl::PublishModel(grpc::ServerContext* ctx,
   });
 }
 
-grpc::Status PeerServiceImpl::Place(grpc::ServerContext* ctx,
-                                    const internal::PlaceRequest* request,
+grpc::Status PeerServiceImpl::Place(grpc::ServerContext* ctx, const internal::PlaceRequest* request,
                                     internal::PlaceReply* reply) {
   if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
   auto node = control_->PlaceClient(request->job_id(), request->client_id(), request->node());
   if (!node) return ToGrpc(node.error());
   reply->set_node(*node);
   return grpc::Status::OK;
+}
+
+grpc::Status PeerServiceImpl::CancelJob(grpc::ServerContext* ctx, const internal::RoundRef* request,
+                                        internal::PeerAck*) {
+  if (Status s = AdmitOperator(*ctx, policy_); !s.ok()) return ToGrpc(s);
+  return ToGrpc(control_->CancelJob(request->job_id(), /*from_peer=*/true).status());
 }
 
 }  // namespace tributary::gateway

@@ -31,6 +31,8 @@ class PeerServiceImpl final : public internal::PeerService::Service {
                             internal::PeerAck* reply) override;
   grpc::Status Place(grpc::ServerContext* ctx, const internal::PlaceRequest* request,
                      internal::PlaceReply* reply) override;
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const internal::RoundRef* request,
+                         internal::PeerAck* reply) override;
 
  private:
   ControlPlane* control_;

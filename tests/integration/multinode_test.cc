@@ -272,5 +272,26 @@ TEST_F(MultinodeTest, RoundGoesOnWithoutANodeThatStopsAnswering) {
   EXPECT_NE(nodes_[frozen_index]->WaitForExit(std::chrono::seconds(10)), -1);
 }
 
+TEST_F(MultinodeTest, CancellingAJobOnOneNodeEndsItOnEvery) {
+  const uint64_t job = CreateJob(2);
+  ASSERT_NE(job, 0u);
+  const int other = (Home() + 1) % 3;
+  grpc::ClientContext ctx;
+  v1::JobRef ref;
+  ref.set_job_id(job);
+  v1::JobInfo info;
+  ASSERT_TRUE(nodes_[other]->op().CancelJob(&ctx, ref, &info).ok());
+  for (int i = 0; i < 3; ++i) {
+    v1::JobState state = v1::JOB_STATE_RUNNING;
+    for (int t = 0; t < 200 && state == v1::JOB_STATE_RUNNING; ++t) {
+      state = nodes_[i]->GetJob(job).state();
+      if (state == v1::JOB_STATE_RUNNING) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    EXPECT_EQ(state, v1::JOB_STATE_CANCELLED) << "node " << i;
+  }
+}
+
 }  // namespace
 }  // namespace tributary::testing
