@@ -693,8 +693,12 @@ class ControlPlane::Impl {
                                        " pushes are streaming, the most this node takes at once; "
                                        "retry later");
     }
-    // Slots the round's tree may still need for its partials are not for updates.
-    auto slot = job->pool->FreeSlots() > job->partials_reserved
+    // Slots the round's tree may still need for its partials, and in a group the slots of the
+    // other nodes' partials (at the home) or of the home's model (elsewhere), are not for
+    // updates.
+    const std::size_t group_reserve =
+        !job->grouped() ? 0 : job->is_home ? options_.peers->peers().size() : 1;
+    auto slot = job->pool->FreeSlots() > job->partials_reserved + group_reserve
                     ? job->pool->Allocate()
                     : Result<shm::SlotHandle>(Status::ResourceExhausted("no free slot"));
     if (!slot) {
