@@ -258,15 +258,17 @@ TEST_F(MultinodeTest, RoundGoesOnWithoutANodeThatStopsAnswering) {
   const auto clients = JoinAll(job, net_->Target(home + 1));
   // The frozen node's clients push first (the home hears of them), then it stops answering.
   for (uint32_t c = 0; c < kClients; ++c) {
-    if (clients[c]->TargetOf(job) == frozen)
-      ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1));
+    if (clients[c]->TargetOf(job) == frozen) {
+      ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1)) << c;
+    }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const int frozen_index = (home + 1) % 3;
   kill(nodes_[frozen_index]->pid(), SIGSTOP);
   for (uint32_t c = 0; c < kClients; ++c) {
-    if (clients[c]->TargetOf(job) != frozen)
-      ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1));
+    if (clients[c]->TargetOf(job) != frozen) {
+      ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1)) << c;
+    }
   }
   // The round publishes what the other two nodes hold.
   ExpectExactAverage(job, home, [&](uint32_t c) { return clients[c]->TargetOf(job) != frozen; });
