@@ -16,6 +16,16 @@ class BoostSegment final : public Segment {
  public:
   explicit BoostSegment(std::span<std::byte> mapping) : Segment(mapping) {}
   ~BoostSegment() override { munmap(bytes().data(), bytes().size()); }
+
+  // Back to back; the pool's table is the free list.
+  Result<std::unique_ptr<SlotObjects>> LaySlots(std::size_t first, std::size_t slot_bytes,
+                                                std::span<uint64_t> offsets) override {
+    for (std::size_t i = 0; i < offsets.size(); ++i) offsets[i] = first + i * slot_bytes;
+    return std::unique_ptr<SlotObjects>();
+  }
+  Result<std::unique_ptr<SlotObjects>> OpenSlots() override {
+    return std::unique_ptr<SlotObjects>();
+  }
 };
 
 Result<std::unique_ptr<Segment>> MapBoostSegment(const std::string& name, bool create,
@@ -51,6 +61,11 @@ Result<std::unique_ptr<Segment>> MapBoostSegment(const std::string& name, bool c
 }
 
 }  // namespace
+
+std::size_t Segment::SlotFootprint(std::size_t slot_bytes) {
+  if (DpdkMemory::Attached()) return DpdkSlotFootprint(slot_bytes);
+  return slot_bytes;
+}
 
 Result<std::unique_ptr<Segment>> Segment::Create(const std::string& name, std::size_t bytes,
                                                  bool prefault) {

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -20,6 +22,22 @@
 #include "common/status.h"
 
 namespace tributary::shm {
+
+// The free list a backend keeps of a pool's slots itself, where it has one: with DPDK the slots
+// are the objects of an rte_mempool laid over the pool's memzone. The pool's table stays the
+// authority on references, generations and holders; the pool takes a slot from here when it
+// allocates one and gives it back when its last reference goes, always under the pool's lock,
+// so the two never disagree while every process lives.
+class SlotObjects {
+ public:
+  virtual ~SlotObjects() = default;
+  // A free slot's index, or nothing when every slot is taken.
+  virtual std::optional<uint32_t> Take() = 0;
+  virtual void Give(uint32_t index) = 0;
+  // After a process died inside the pool's lock (maybe inside Take or Give): from now on the
+  // free slots are exactly `free`.
+  virtual void Reset(std::span<const uint32_t> free) = 0;
+};
 
 class Segment {
  public:
@@ -38,6 +56,18 @@ class Segment {
 
   // The whole segment; its start is aligned to 2 MiB (DPDK) or a page (POSIX).
   std::span<std::byte> bytes() const { return bytes_; }
+
+  // The bytes one slot of `slot_bytes` usable bytes takes in this process's backend (a mempool
+  // object carries a header).
+  static std::size_t SlotFootprint(std::size_t slot_bytes);
+  // Lays offsets.size() slots of `slot_bytes` usable bytes over this segment from byte `first`
+  // on (SlotFootprint() each), and writes each slot's offset from the segment's start, in
+  // index order. Returns the backend's own free list of them, every slot free, or null where
+  // the backend keeps none (POSIX: the pool's table is the free list). Once, by the creator.
+  virtual Result<std::unique_ptr<SlotObjects>> LaySlots(std::size_t first, std::size_t slot_bytes,
+                                                        std::span<uint64_t> offsets) = 0;
+  // The free list LaySlots made, in a process that opened the segment; null where none.
+  virtual Result<std::unique_ptr<SlotObjects>> OpenSlots() = 0;
 
  protected:
   explicit Segment(std::span<std::byte> bytes) : bytes_(bytes) {}

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "shm/robust_mutex.h"
 
@@ -15,7 +17,7 @@ namespace tributary::shm {
 
 namespace {
 constexpr uint64_t kPoolMagic = 0x4c4f4f5054425254ull;  // "TRBTPOOL"
-constexpr uint32_t kPoolVersion = 1;
+constexpr uint32_t kPoolVersion = 2;
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kDataAlign = 2u << 20;  // data starts on a 2 MiB boundary
 constexpr std::size_t kMaxMetadata = 4096;
@@ -25,6 +27,7 @@ std::size_t RoundUp(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; 
 struct SlotMeta {
   uint32_t refcount;
   uint32_t generation;
+  uint64_t offset;  // of the slot's bytes from the segment's start
 };
 
 struct HolderRow {
@@ -64,10 +67,11 @@ struct SlotPool::Header {
 
 // Holds the pool mutex. When the previous owner died inside the critical section, the slot
 // totals are rebuilt from the holder rows (the rows are the source of truth: every mutation
-// writes the row first) before the mutex is marked consistent again.
+// writes the row first), and the backend's free list from the totals, before the mutex is
+// marked consistent again.
 class SlotPool::Lock {
  public:
-  explicit Lock(Header* h) : h_(h) {
+  explicit Lock(const SlotPool* pool) : pool_(pool), h_(pool->header_) {
     int rc = pthread_mutex_lock(&h_->mutex);
     if (rc == EOWNERDEAD) {
       Repair();
@@ -79,17 +83,19 @@ class SlotPool::Lock {
  private:
   void Repair() {
     SlotMeta* slots = h_->slots();
-    uint32_t free_slots = 0;
+    std::vector<uint32_t> free;
     for (uint32_t s = 0; s < h_->num_slots; ++s) {
       uint32_t total = 0;
       for (uint32_t r = 0; r < h_->max_holders; ++r) {
         if (h_->rows()[r].pid != 0) total += h_->counts()[std::size_t(r) * h_->num_slots + s];
       }
       slots[s].refcount = total;
-      if (total == 0) ++free_slots;
+      if (total == 0) free.push_back(s);
     }
-    h_->free_slots = free_slots;
+    h_->free_slots = static_cast<uint32_t>(free.size());
+    if (pool_->objects_) pool_->objects_->Reset(free);
   }
+  const SlotPool* pool_;
   Header* h_;
 };
 
@@ -112,7 +118,7 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   const std::size_t meta_end =
       counts_offset + sizeof(uint32_t) * std::size_t(o.max_holders) * o.num_slots;
   const std::size_t data_offset = RoundUp(meta_end, kDataAlign);
-  const std::size_t total = data_offset + slot_bytes * o.num_slots;
+  const std::size_t total = data_offset + Segment::SlotFootprint(slot_bytes) * o.num_slots;
 
   TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                              Segment::Create(o.name, total, o.prefault));
@@ -137,9 +143,13 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   h->metadata_bytes = o.metadata.size();
   std::memcpy(h->metadata, o.metadata.data(), o.metadata.size());
   InitRobustMutex(&h->mutex);
+  std::vector<uint64_t> offsets(o.num_slots);
+  TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<SlotObjects> objects,
+                             segment->LaySlots(data_offset, slot_bytes, offsets));
+  for (uint32_t s = 0; s < o.num_slots; ++s) h->slots()[s].offset = offsets[s];
   h->magic.store(kPoolMagic, std::memory_order_release);
 
-  std::unique_ptr<SlotPool> pool(new SlotPool(o.name, std::move(segment)));
+  std::unique_ptr<SlotPool> pool(new SlotPool(o.name, std::move(segment), std::move(objects)));
   TRIBUTARY_RETURN_IF_ERROR(pool->RegisterHolder());
   return pool;
 }
@@ -148,8 +158,7 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Open(std::string_view name, bool pre
   TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                              Segment::Open(std::string(name), prefault));
   const std::size_t mapped = segment->bytes().size();
-  std::unique_ptr<SlotPool> pool(new SlotPool(std::string(name), std::move(segment)));
-  Header* h = pool->header_;
+  auto* h = reinterpret_cast<Header*>(segment->bytes().data());
   if (mapped < sizeof(Header) || h->magic.load(std::memory_order_acquire) != kPoolMagic) {
     return Status::FailedPrecondition("segment " + std::string(name) + " is not a slot pool");
   }
@@ -161,15 +170,20 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Open(std::string_view name, bool pre
   if (h->total_bytes != mapped) {
     return Status::DataLoss("slot pool " + std::string(name) + " is truncated");
   }
+  TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<SlotObjects> objects, segment->OpenSlots());
+  std::unique_ptr<SlotPool> pool(
+      new SlotPool(std::string(name), std::move(segment), std::move(objects)));
   TRIBUTARY_RETURN_IF_ERROR(pool->RegisterHolder());
   return pool;
 }
 
 Status SlotPool::Remove(std::string_view name) { return Segment::Remove(std::string(name)); }
 
-SlotPool::SlotPool(std::string name, std::unique_ptr<Segment> segment)
+SlotPool::SlotPool(std::string name, std::unique_ptr<Segment> segment,
+                   std::unique_ptr<SlotObjects> objects)
     : name_(std::move(name)),
       segment_(std::move(segment)),
+      objects_(std::move(objects)),
       header_(reinterpret_cast<Header*>(segment_->bytes().data())) {}
 
 SlotPool::~SlotPool() {
@@ -180,7 +194,7 @@ SlotPool::~SlotPool() {
 
 Status SlotPool::RegisterHolder() {
   const int32_t pid = static_cast<int32_t>(getpid());
-  Lock lock(header_);
+  Lock lock(this);
   HolderRow* rows = header_->rows();
   uint32_t free_row = header_->max_holders;
   for (uint32_t r = 0; r < header_->max_holders; ++r) {
@@ -203,7 +217,7 @@ Status SlotPool::RegisterHolder() {
 }
 
 void SlotPool::UnregisterHolder() {
-  Lock lock(header_);
+  Lock lock(this);
   HolderRow& row = header_->rows()[my_row_];
   if (row.pid != static_cast<int32_t>(getpid())) return;  // reclaimed already
   if (--row.opens == 0) DropRowLocked(my_row_);
@@ -222,7 +236,7 @@ uint32_t SlotPool::DropRowLocked(uint32_t row) {
     dropped += counts[s];
     slots[s].refcount -= counts[s];
     counts[s] = 0;
-    if (slots[s].refcount == 0) ++header_->free_slots;
+    if (slots[s].refcount == 0) FreedLocked(s);
   }
   header_->rows()[row].pid = 0;
   header_->rows()[row].opens = 0;
@@ -230,29 +244,46 @@ uint32_t SlotPool::DropRowLocked(uint32_t row) {
 }
 
 Result<SlotHandle> SlotPool::Allocate() {
-  Lock lock(header_);
+  Lock lock(this);
   const uint32_t n = header_->num_slots;
   if (header_->free_slots == 0) {
     return Status::ResourceExhausted("slot pool " + name_ + " is full (" + std::to_string(n) +
                                      " slots in use)");
   }
+  TRIBUTARY_ASSIGN_OR_RETURN(const uint32_t s, TakeFreeLocked());
+  SlotMeta& slot = header_->slots()[s];
+  RowCounts(my_row_)[s] = 1;
+  slot.refcount = 1;
+  slot.generation += 1;
+  --header_->free_slots;
+  return SlotHandle{s, slot.generation};
+}
+
+Result<uint32_t> SlotPool::TakeFreeLocked() {
+  const uint32_t n = header_->num_slots;
   SlotMeta* slots = header_->slots();
-  for (uint32_t i = 0; i < n; ++i) {
-    uint32_t s = (header_->cursor + i) % n;
-    if (slots[s].refcount != 0) continue;
-    RowCounts(my_row_)[s] = 1;
-    slots[s].refcount = 1;
-    slots[s].generation += 1;
-    --header_->free_slots;
-    header_->cursor = (s + 1) % n;
-    return SlotHandle{s, slots[s].generation};
+  if (objects_) {
+    const std::optional<uint32_t> s = objects_->Take();
+    if (s && *s < n && slots[*s].refcount == 0) return *s;
+  } else {
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t s = (header_->cursor + i) % n;
+      if (slots[s].refcount != 0) continue;
+      header_->cursor = (s + 1) % n;
+      return s;
+    }
   }
-  return Status::Internal("slot pool " + name_ + " free count is inconsistent");
+  return Status::Internal("slot pool " + name_ + " free list is inconsistent");
+}
+
+void SlotPool::FreedLocked(uint32_t index) {
+  ++header_->free_slots;
+  if (objects_) objects_->Give(index);
 }
 
 Status SlotPool::Acquire(SlotHandle h) {
   if (h.index >= header_->num_slots) return Status::OutOfRange("slot index out of range");
-  Lock lock(header_);
+  Lock lock(this);
   SlotMeta& m = header_->slots()[h.index];
   if (m.refcount == 0 || m.generation != h.generation) {
     return Status::FailedPrecondition("slot " + std::to_string(h.index) + " generation " +
@@ -265,7 +296,7 @@ Status SlotPool::Acquire(SlotHandle h) {
 
 Status SlotPool::Release(SlotHandle h) {
   if (h.index >= header_->num_slots) return Status::OutOfRange("slot index out of range");
-  Lock lock(header_);
+  Lock lock(this);
   SlotMeta& m = header_->slots()[h.index];
   uint32_t& mine = RowCounts(my_row_)[h.index];
   if (mine == 0 || m.generation != h.generation) {
@@ -274,12 +305,12 @@ Status SlotPool::Release(SlotHandle h) {
                                       std::to_string(h.generation));
   }
   --mine;
-  if (--m.refcount == 0) ++header_->free_slots;
+  if (--m.refcount == 0) FreedLocked(h.index);
   return Status::Ok();
 }
 
 uint32_t SlotPool::Reclaim(pid_t pid) {
-  Lock lock(header_);
+  Lock lock(this);
   for (uint32_t r = 0; r < header_->max_holders; ++r) {
     if (header_->rows()[r].pid == static_cast<int32_t>(pid)) return DropRowLocked(r);
   }
@@ -287,7 +318,7 @@ uint32_t SlotPool::Reclaim(pid_t pid) {
 }
 
 uint32_t SlotPool::ReclaimDead() {
-  Lock lock(header_);
+  Lock lock(this);
   uint32_t dropped = 0;
   for (uint32_t r = 0; r < header_->max_holders; ++r) {
     int32_t pid = header_->rows()[r].pid;
@@ -297,8 +328,7 @@ uint32_t SlotPool::ReclaimDead() {
 }
 
 std::span<std::byte> SlotPool::Bytes(uint32_t index) const {
-  auto* p = segment_->bytes().data() + header_->data_offset + index * header_->slot_bytes;
-  return {p, header_->slot_bytes};
+  return {segment_->bytes().data() + header_->slots()[index].offset, header_->slot_bytes};
 }
 
 std::span<float> SlotPool::Floats(uint32_t index) const {
@@ -314,17 +344,17 @@ std::size_t SlotPool::slot_bytes() const { return header_->slot_bytes; }
 uint32_t SlotPool::num_slots() const { return header_->num_slots; }
 
 uint32_t SlotPool::FreeSlots() const {
-  Lock lock(header_);
+  Lock lock(this);
   return header_->free_slots;
 }
 
 uint32_t SlotPool::RefCount(uint32_t index) const {
-  Lock lock(header_);
+  Lock lock(this);
   return header_->slots()[index].refcount;
 }
 
 uint32_t SlotPool::HeldByMe(uint32_t index) const {
-  Lock lock(header_);
+  Lock lock(this);
   return RowCounts(my_row_)[index];
 }
 

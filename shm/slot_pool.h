@@ -11,6 +11,10 @@
 // Slots carry a generation that changes on each allocation, so a stale descriptor cannot
 // acquire a slot that was freed and reused.
 //
+// Free slots: with DPDK the slots are the objects of an rte_mempool laid over the pool's
+// memzone, and a slot is taken from and given back to it (segment.h); with POSIX shared memory
+// the table is scanned. Either way the table decides, under the lock.
+//
 // Memory is pre-faulted on creation and on every open (MAP_POPULATE): a page fault costs more
 // than copying the page, and the data path must not take faults at steady state. The segment
 // is POSIX shared memory, or a DPDK memzone in hugepages where the process attached to the
@@ -106,14 +110,19 @@ class SlotPool {
  private:
   struct Header;
   class Lock;
-  SlotPool(std::string name, std::unique_ptr<Segment> segment);
+  SlotPool(std::string name, std::unique_ptr<Segment> segment,
+           std::unique_ptr<SlotObjects> objects);
   Status RegisterHolder();
   void UnregisterHolder();
   uint32_t* RowCounts(uint32_t row) const;
   uint32_t DropRowLocked(uint32_t row);
+  // The free list: the backend's where it keeps one (objects_), else a scan of the table.
+  Result<uint32_t> TakeFreeLocked();
+  void FreedLocked(uint32_t index);
 
   std::string name_;
   std::unique_ptr<Segment> segment_;
+  std::unique_ptr<SlotObjects> objects_;  // null: the table is the free list
   Header* header_;
   uint32_t my_row_ = 0;
   bool keep_references_ = false;
