@@ -2,17 +2,23 @@
 // memzone, one object per slot, and the pool takes and gives them as its table decides.
 //   - every slot is exactly one of the mempool's objects, and they do not overlap;
 //   - the mempool's free count follows allocation and release, down to RESOURCE_EXHAUSTED;
-//   - the references of a process that died go back to the mempool on ReclaimDead.
+//   - the references of a process that died go back to the mempool on ReclaimDead;
+//   - processes killed while allocating and releasing (inside the pool's lock, and maybe inside
+//     a mempool operation) leave the mempool whole: every slot can be taken once, no more.
 // The process attaches to DPDK as the EAL primary (once per process, hence an executable of
 // its own). Needs root and a build with DPDK; skipped otherwise.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shm/dpdk_memory.h"
@@ -171,6 +177,53 @@ TEST_F(DpdkSlotPoolTest, ADeadProcessSlotsGoBackToTheMempool) {
   EXPECT_EQ(pool_->ReclaimDead(), 3u);
   EXPECT_EQ(rte_mempool_avail_count(mp), 6u);
   EXPECT_EQ(pool_->FreeSlots(), 6u);
+}
+
+TEST_F(DpdkSlotPoolTest, KillsMidAllocationLeaveTheMempoolWhole) {
+  rte_mempool* mp = MempoolHolding(pool_->Bytes(0).data());
+  ASSERT_NE(mp, nullptr);
+  std::mt19937 random(7);
+  for (int round = 0; round < 20; ++round) {
+    // The child is killed only once it opened the pool: the EAL's own locks (taken by the
+    // lookups in Open) are not robust.
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto pool = SlotPool::Open(name_);
+      if (!pool || write(ready[1], "r", 1) != 1) _exit(2);
+      for (;;) {
+        auto a = (*pool)->Allocate();
+        auto b = (*pool)->Allocate();
+        if (a) (void)(*pool)->Release(*a);
+        if (b) (void)(*pool)->Release(*b);
+      }
+    }
+    char byte = 0;
+    close(ready[1]);
+    const bool opened = read(ready[0], &byte, 1) == 1;
+    close(ready[0]);
+    if (opened) std::this_thread::sleep_for(std::chrono::microseconds(random() % 2000));
+    kill(child, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(opened && WIFSIGNALED(status)) << "the child stopped by itself: " << status;
+    (void)pool_->ReclaimDead();
+    ASSERT_EQ(pool_->FreeSlots(), 6u) << "after kill " << round;
+    ASSERT_EQ(rte_mempool_avail_count(mp), 6u) << "after kill " << round;
+    std::set<uint32_t> taken;
+    std::vector<SlotHandle> held;
+    for (int i = 0; i < 6; ++i) {
+      auto slot = pool_->Allocate();
+      ASSERT_TRUE(slot) << slot.error();
+      taken.insert(slot->index);
+      held.push_back(*slot);
+    }
+    EXPECT_EQ(taken.size(), 6u) << "a slot was handed out twice";
+    EXPECT_FALSE(pool_->Allocate());
+    for (const SlotHandle& h : held) ASSERT_TRUE(pool_->Release(h).ok());
+  }
 }
 #endif
 
