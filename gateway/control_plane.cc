@@ -23,6 +23,7 @@
 #include <thread>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 
 #include "aggregator/rule_registry.h"
 #include "gateway/aggregation_tree.h"
@@ -1615,7 +1616,7 @@ class ControlPlane::Impl {
     c.set_shards(job.shards);
     if (job.pool) c.set_pool(job.pool->name());
     c.set_round(job.state == v1::JOB_STATE_RUNNING ? job.round : 0);
-    std::vector<uint32_t> on_disk;
+    std::vector<uint32_t> retained;
     for (const auto& v : job.versions) {
       auto* r = c.add_versions();
       r->set_version(v.version);
@@ -1623,7 +1624,7 @@ class ControlPlane::Impl {
       r->set_slot(v.slot.index);
       r->set_generation(v.slot.generation);
       r->set_on_disk(v.on_disk);
-      if (v.on_disk) on_disk.push_back(v.version);
+      retained.push_back(v.version);
     }
     for (const auto& [client, index] : job.clients) (*c.mutable_clients())[client] = index;
     if (job.state == v1::JOB_STATE_RUNNING && !job.sequence) {
@@ -1634,7 +1635,9 @@ class ControlPlane::Impl {
       spdlog::error("{}: checkpoint: {}", JobName(job.id), s.ToString());
       return;
     }
-    store_->RemoveModelsExcept(job.id, on_disk);
+    // Queued behind the writes of the retained versions, so those are never removed.
+    model_files_.push_back(ModelRemoval{job.id, std::move(retained)});
+    checkpoint_cv_.notify_one();
   }
 
   void Journal(const Job& job, const internal::JournalRecord& r) {
@@ -1649,18 +1652,25 @@ class ControlPlane::Impl {
   // written; from then on the job's checkpoints list it as on disk.
   void PersistVersion(Job& job, const PublishedModel& v) {
     if (!store_ || !job.pool->Acquire(v.slot).ok()) return;
-    model_writes_.push_back({job.id, v.version, v.checksum, job.pool, v.slot, job.model_bytes});
+    model_files_.push_back(
+        ModelWrite{job.id, v.version, v.checksum, job.pool, v.slot, job.model_bytes});
     checkpoint_cv_.notify_one();
   }
 
   void CheckpointLoop() {
     std::unique_lock lock(mu_);
     for (;;) {
-      checkpoint_cv_.wait(lock, [&] { return stopping_ || !model_writes_.empty(); });
-      if (model_writes_.empty()) return;
-      ModelWrite w = std::move(model_writes_.front());
-      model_writes_.pop_front();
+      checkpoint_cv_.wait(lock, [&] { return stopping_ || !model_files_.empty(); });
+      if (model_files_.empty()) return;
+      auto task = std::move(model_files_.front());
+      model_files_.pop_front();
       lock.unlock();
+      if (auto* removal = std::get_if<ModelRemoval>(&task)) {
+        store_->RemoveModelsExcept(removal->job, removal->keep);
+        lock.lock();
+        continue;
+      }
+      ModelWrite& w = std::get<ModelWrite>(task);
       Status s = store_->WriteModel(w.job, w.version, w.pool->Bytes(w.slot.index).first(w.bytes));
       (void)w.pool->Release(w.slot);
       lock.lock();
@@ -2448,8 +2458,9 @@ class ControlPlane::Impl {
   bool stopping_ = false;
   bool draining_ = false;
   std::thread ticker_;
-  // Checkpoints (ControlPlaneOptions::checkpoint_dir): the store, and the models queued for
-  // it, written by checkpoint_writer_.
+  // Checkpoints (ControlPlaneOptions::checkpoint_dir): the store, and the file work queued for
+  // it, done in order by checkpoint_writer_ off the lock: models to write, and the model files
+  // of versions no longer retained to remove (unlinking a large file takes tens of ms).
   struct ModelWrite {
     uint64_t job;
     uint32_t version;
@@ -2458,8 +2469,12 @@ class ControlPlane::Impl {
     shm::SlotHandle slot;  // a reference held until written
     std::size_t bytes;
   };
+  struct ModelRemoval {
+    uint64_t job;
+    std::vector<uint32_t> keep;  // the versions retained when it was queued
+  };
   std::optional<CheckpointStore> store_;
-  std::deque<ModelWrite> model_writes_;
+  std::deque<std::variant<ModelWrite, ModelRemoval>> model_files_;
   std::condition_variable checkpoint_cv_;
   std::thread checkpoint_writer_;
   uint64_t checkpoint_errors_ = 0;

@@ -113,6 +113,31 @@ class RestartTest : public ::testing::Test {
   std::string dir_;
 };
 
+// Only the retained versions of a running job keep their model files (two by default): older
+// ones are removed once the checkpoint no longer lists them.
+TEST_F(RestartTest, ModelFilesOfVersionsNoLongerRetainedAreRemoved) {
+  ServeProcess serve({}, {}, {}, dir_);
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(kParams, 5, 1);
+  ASSERT_NE(job, 0u);
+  auto c = Client(serve, 0);
+  ASSERT_TRUE(c.Join(job));
+  for (uint32_t round = 1; round <= 4; ++round) {
+    ASSERT_TRUE(c.Push(job, round, Update(0, round), Weight(0)));
+    ASSERT_TRUE(c.Pull(job, round, true));
+  }
+  ASSERT_NO_FATAL_FAILURE(AwaitModelFile(job, 4));
+  const std::string job_dir = dir_ + "/jobs/" + std::to_string(job);
+  auto model_file = [&](int v) { return job_dir + "/model-" + std::to_string(v) + ".bin"; };
+  for (int i = 0; i < 500 && (fs::exists(model_file(1)) || fs::exists(model_file(2))); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(fs::exists(model_file(1)));
+  EXPECT_FALSE(fs::exists(model_file(2)));
+  EXPECT_TRUE(fs::exists(model_file(3)));
+  EXPECT_TRUE(fs::exists(model_file(4)));
+}
+
 TEST_F(RestartTest, SigkillMidRoundResumesWithTheAcknowledgedUpdates) {
   uint64_t job = 0;
   std::vector<float> v1;
