@@ -309,6 +309,8 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
   v1::ModelHeader header;
   bool have_header = false;
   std::size_t received = 0;
+  XXH3_state_t hash;
+  XXH3_64bits_reset(&hash);
   Status bad;
   while (bad.ok() && call.Read(&bb)) {
     std::vector<grpc::Slice> slices;
@@ -338,6 +340,7 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
     for (std::size_t i = chunk->slice; left > 0 && i < slices.size(); ++i) {
       const uint8_t* src = slices[i].begin() + (i == chunk->slice ? chunk->offset : 0);
       const std::size_t n = std::min(left, static_cast<std::size_t>(slices[i].end() - src));
+      XXH3_64bits_update(&hash, src, n);  // while the slice is hot in cache
       std::memcpy(dst, src, n);
       dst += n;
       left -= n;
@@ -350,7 +353,7 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
   if (!have_header || received != header.total_bytes()) {
     return Status::DataLoss("model stream ended after " + std::to_string(received) + " bytes");
   }
-  if (XXH3_64bits(out->data(), received) != header.checksum()) {
+  if (XXH3_64bits_digest(&hash) != header.checksum()) {
     return Status::DataLoss("model checksum does not match its bytes");
   }
   return header.version();
