@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/client_credentials.h"
-#include "gateway/internal/stream_copy.h"
+#include "common/stream_copy.h"
 #include "gateway/status_mapping.h"
 #include "proto/wire_format.h"
 
@@ -118,7 +118,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       const uint8_t* src = slices[i].begin() + (i == chunk.slice ? chunk.offset : 0);
       std::size_t n = std::min(left, static_cast<std::size_t>(slices[i].end() - src));
       XXH3_64bits_update(&hash_, src, n);  // while the slice is hot in cache
-      flagged |= internal::StreamCopy(dst, src, n);
+      flagged |= StreamCopy(dst, src, n);
       dst += n;
       left -= n;
     }

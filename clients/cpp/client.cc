@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "common/stream_copy.h"
 #include "proto/wire_format.h"
 #include "tributary/v1/client.grpc.pb.h"
 
@@ -341,7 +342,7 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
       const uint8_t* src = slices[i].begin() + (i == chunk->slice ? chunk->offset : 0);
       const std::size_t n = std::min(left, static_cast<std::size_t>(slices[i].end() - src));
       XXH3_64bits_update(&hash, src, n);  // while the slice is hot in cache
-      std::memcpy(dst, src, n);
+      (void)StreamCopy(dst, src, n);      // a model is larger than the cache: streamed stores
       dst += n;
       left -= n;
     }

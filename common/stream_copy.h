@@ -1,9 +1,11 @@
-// StreamCopy: the gateway's one copy of a payload, from gRPC's receive slices into shared
-// memory, with the non-finite check fused in.
+// StreamCopy: the one copy of a payload out of gRPC's receive slices, with the non-finite check
+// fused in: the gateway's copy of an update into its shared-memory slot, and the SDK's copy of
+// a pulled model into the caller's buffer.
 //
 // The destination is written with non-temporal stores: the gateway never reads the slot again,
-// and skipping the read-for-ownership of every destination line halves the memory traffic of
-// the copy (measured: 9.9 vs 4.8 GB/s for 44 MB on this class of machine). While the data is in
+// a pulled model is larger than the cache, and skipping the read-for-ownership of every
+// destination line halves the memory traffic of the copy (measured: 9.9 vs 4.8 GB/s for 44 MB
+// on this class of machine). While the data is in
 // registers, every float32 is tested for an all-ones exponent (NaN or Inf), so no second pass
 // over the slot is needed. Without AVX2 it falls back to memcpy plus a scalar check.
 //
@@ -21,7 +23,7 @@
 #include <immintrin.h>
 #endif
 
-namespace tributary::gateway::internal {
+namespace tributary {
 
 // True when a float32 in the 4-aligned range covering [begin, end) has an all-ones exponent.
 inline bool MaybeNonFinite(const char* begin, const char* end) {
@@ -66,4 +68,4 @@ inline bool StreamCopy(void* dst, const void* src, std::size_t n) {
   return MaybeNonFinite(d, d + n);
 }
 
-}  // namespace tributary::gateway::internal
+}  // namespace tributary

@@ -1,4 +1,4 @@
-#include "gateway/internal/stream_copy.h"
+#include "common/stream_copy.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-namespace tributary::gateway::internal {
+namespace tributary {
 namespace {
 
 // Copies `src` into an aligned destination in pieces of `piece` bytes, as gRPC slices arrive.
@@ -51,4 +51,4 @@ TEST(StreamCopyTest, MaybeNonFiniteCoversPartialFloats) {
 }
 
 }  // namespace
-}  // namespace tributary::gateway::internal
+}  // namespace tributary
