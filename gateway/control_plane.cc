@@ -1202,6 +1202,11 @@ class ControlPlane::Impl {
     metric("tributary_checkpoint_errors_total", "counter",
            "Checkpoints, journal records and model files that could not be written.",
            checkpoint_errors_);
+    metric("tributary_model_files_written_total", "counter",
+           "Published models written to the data directory.", model_files_written_);
+    metric("tributary_model_files_skipped_total", "counter",
+           "Published models not written because a newer one of the job was published first.",
+           model_files_skipped_);
     metric("tributary_aggregator_instances_lost_total", "counter",
            "Aggregator processes that died.", instances_lost_);
     if (options_.peers) {
@@ -1649,9 +1654,19 @@ class ControlPlane::Impl {
   }
 
   // Queues the bytes of `v` for the store, holding a reference on its slot until they are
-  // written; from then on the job's checkpoints list it as on disk.
+  // written; from then on the job's checkpoints list it as on disk. A version of the job still
+  // queued is dropped for it: when rounds publish faster than the disk writes, only the newest
+  // model is worth writing (a restart resumes from the newest one on disk), and the queue
+  // holds at most one model per job, whatever the pace.
   void PersistVersion(Job& job, const PublishedModel& v) {
     if (!store_ || !job.pool->Acquire(v.slot).ok()) return;
+    std::erase_if(model_files_, [&](auto& task) {
+      auto* older = std::get_if<ModelWrite>(&task);
+      if (!older || older->job != job.id) return false;
+      (void)older->pool->Release(older->slot);
+      ++model_files_skipped_;
+      return true;
+    });
     model_files_.push_back(
         ModelWrite{job.id, v.version, v.checksum, job.pool, v.slot, job.model_bytes});
     checkpoint_cv_.notify_one();
@@ -1674,6 +1689,7 @@ class ControlPlane::Impl {
       Status s = store_->WriteModel(w.job, w.version, w.pool->Bytes(w.slot.index).first(w.bytes));
       (void)w.pool->Release(w.slot);
       lock.lock();
+      if (s.ok()) ++model_files_written_;
       if (!s.ok()) {
         ++checkpoint_errors_;
         spdlog::error("{}: writing model version {}: {}", JobName(w.job), w.version,
@@ -2478,6 +2494,7 @@ class ControlPlane::Impl {
   std::condition_variable checkpoint_cv_;
   std::thread checkpoint_writer_;
   uint64_t checkpoint_errors_ = 0;
+  uint64_t model_files_written_ = 0, model_files_skipped_ = 0;
   bool scaled_to_zero_ = false;
   Clock::time_point last_busy_ = Clock::now(), warming_since_;
   Autoscaler autoscaler_{{.min_instances = std::max<uint32_t>(1, options_.warm_instances),

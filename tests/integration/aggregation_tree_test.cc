@@ -19,13 +19,6 @@
 namespace tributary::testing {
 namespace {
 
-// The value of a metric without labels in Prometheus text, or -1.
-double MetricValue(const std::string& text, const std::string& name) {
-  std::smatch m;
-  if (!std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return -1;
-  return std::stod(m[1]);
-}
-
 bool AwaitChildren(ServeProcess& serve, std::size_t n) {
   for (int i = 0; i < 500; ++i) {
     if (serve.Children().size() == n) return true;

@@ -287,14 +287,6 @@ void DriveClients(std::vector<std::unique_ptr<SimulatedClient>>& clients,
   }
 }
 
-// The value of an unlabelled sample in a /metrics text, or -1 when it is missing.
-int64_t MetricValue(const std::string& metrics, const std::string& name) {
-  const std::string prefix = "\n" + name + " ";
-  const std::size_t at = metrics.find(prefix);
-  if (at == std::string::npos) return -1;
-  return std::strtoll(metrics.c_str() + at + prefix.size(), nullptr, 10);
-}
-
 // The peak resident set of a process (VmHWM), in bytes; 0 when it cannot be read.
 uint64_t PeakResidentBytes(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");

@@ -17,7 +17,6 @@
 
 #include <cstdlib>
 #include <memory>
-#include <regex>
 #include <string>
 #include <thread>
 
@@ -79,12 +78,6 @@ class ThreeNamespaces {
   std::string tag_, subnet_;
   bool ok_ = false;
 };
-
-double MetricValue(const std::string& text, const std::string& name) {
-  std::smatch m;
-  if (!std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return -1;
-  return std::stod(m[1]);
-}
 
 class MultinodeTest : public ::testing::Test {
  protected:

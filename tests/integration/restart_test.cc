@@ -114,9 +114,11 @@ class RestartTest : public ::testing::Test {
 };
 
 // Only the retained versions of a running job keep their model files (two by default): older
-// ones are removed once the checkpoint no longer lists them.
+// ones are removed once the checkpoint no longer lists them. Every published version (the
+// initial model, version 0, included) is either written or, when a newer one was published
+// before the writer reached it, skipped.
 TEST_F(RestartTest, ModelFilesOfVersionsNoLongerRetainedAreRemoved) {
-  ServeProcess serve({}, {}, {}, dir_);
+  ServeProcess serve({"--metrics-listen", "127.0.0.1:0"}, {}, {}, dir_);
   ASSERT_TRUE(serve.ok());
   const uint64_t job = serve.CreateJob(kParams, 5, 1);
   ASSERT_NE(job, 0u);
@@ -136,6 +138,11 @@ TEST_F(RestartTest, ModelFilesOfVersionsNoLongerRetainedAreRemoved) {
   EXPECT_FALSE(fs::exists(model_file(2)));
   EXPECT_TRUE(fs::exists(model_file(3)));
   EXPECT_TRUE(fs::exists(model_file(4)));
+  const std::string metrics = serve.Metrics();
+  const double written = MetricValue(metrics, "tributary_model_files_written_total");
+  const double skipped = MetricValue(metrics, "tributary_model_files_skipped_total");
+  EXPECT_GE(written, 2) << "versions 3 and 4 are on disk";
+  EXPECT_EQ(written + skipped, 5) << "versions 0 to 4";
 }
 
 TEST_F(RestartTest, SigkillMidRoundResumesWithTheAcknowledgedUpdates) {

@@ -95,6 +95,13 @@ int ServeProcess::WaitForExit(std::chrono::milliseconds timeout) {
   return -1;
 }
 
+double MetricValue(const std::string& metrics, const std::string& name) {
+  const std::string prefix = "\n" + name + " ";
+  const std::size_t at = metrics.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::strtod(metrics.c_str() + at + prefix.size(), nullptr);
+}
+
 std::string ServeProcess::Metrics() const {
   int port = 0;
   std::ifstream(dir_ + "/metrics_port") >> port;

@@ -16,6 +16,9 @@
 
 namespace tributary::testing {
 
+// The value of an unlabelled sample in a /metrics text, or -1 when it is missing.
+double MetricValue(const std::string& metrics, const std::string& name);
+
 class ServeProcess {
  public:
   // Starts serve with `extra_args` and waits until its port file appears. `prefix` runs before
