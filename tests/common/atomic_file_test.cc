@@ -49,13 +49,20 @@ class AtomicFileTest : public ::testing::Test {
     for (unsigned char r : resident) n += r & 1;
     return n;
   }
-  // Whether files in `dir_` can be opened with O_DIRECT (not on tmpfs before Linux 6.6).
+  // Whether files in `dir_` can be written with O_DIRECT (not on tmpfs before Linux 6.6).
   bool DirectSupported() const {
     const fs::path probe = dir_ / "probe";
     const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
-    if (fd >= 0) close(fd);
+    bool written = false;
+    if (fd >= 0) {
+      void* block = std::aligned_alloc(4096, 4096);
+      std::memset(block, 0, 4096);
+      written = write(fd, block, 4096) == 4096;
+      std::free(block);
+      close(fd);
+    }
     fs::remove(probe);
-    return fd >= 0;
+    return written;
   }
 
   static std::vector<std::byte> Pattern(std::byte* out, std::size_t n) {
@@ -75,7 +82,7 @@ TEST_F(AtomicFileTest, SmallFileIsReplacedWhole) {
   EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
 }
 
-TEST_F(AtomicFileTest, LargeAlignedBufferGoesToDiskPastTheCacheWithItsExactLength) {
+TEST_F(AtomicFileTest, LargeAlignedBufferIsWrittenWithItsExactLength) {
   constexpr std::size_t kBytes = (3u << 20) + 123;  // whole blocks and a partial last one
   std::unique_ptr<std::byte, decltype(&std::free)> buffer(
       static_cast<std::byte*>(std::aligned_alloc(4096, kBytes + 4096 - kBytes % 4096)), &std::free);
@@ -83,11 +90,19 @@ TEST_F(AtomicFileTest, LargeAlignedBufferGoesToDiskPastTheCacheWithItsExactLengt
   const fs::path path = dir_ / "model.bin";
   ASSERT_TRUE(WriteFileAtomically(path, {buffer.get(), kBytes}).ok());
   ASSERT_EQ(fs::file_size(path), kBytes);
-  if (DirectSupported()) {
-    EXPECT_EQ(CachedPages(path), 0u) << "written through the page cache";
-  }
   EXPECT_EQ(Read(path), want);
   EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
+}
+
+TEST_F(AtomicFileTest, LargeAlignedBufferBypassesThePageCache) {
+  if (!DirectSupported()) GTEST_SKIP() << dir_ << " does not take O_DIRECT writes";
+  constexpr std::size_t kBytes = (2u << 20) + 4000;
+  std::unique_ptr<std::byte, decltype(&std::free)> buffer(
+      static_cast<std::byte*>(std::aligned_alloc(4096, kBytes + 4096 - kBytes % 4096)), &std::free);
+  Pattern(buffer.get(), kBytes);
+  const fs::path path = dir_ / "direct.bin";
+  ASSERT_TRUE(WriteFileAtomically(path, {buffer.get(), kBytes}).ok());
+  EXPECT_EQ(CachedPages(path), 0u) << "written through the page cache";
 }
 
 TEST_F(AtomicFileTest, LargeUnalignedBufferIsWrittenThroughTheCache) {
