@@ -136,12 +136,11 @@ TEST_F(RestartTest, ModelFilesOfVersionsNoLongerRetainedAreRemoved) {
   }
   EXPECT_FALSE(fs::exists(model_file(1)));
   EXPECT_FALSE(fs::exists(model_file(2)));
-  EXPECT_TRUE(fs::exists(model_file(3)));
-  EXPECT_TRUE(fs::exists(model_file(4)));
+  EXPECT_TRUE(fs::exists(model_file(4)));  // version 3 too, unless 4 came before it was written
   const std::string metrics = serve.Metrics();
   const double written = MetricValue(metrics, "tributary_model_files_written_total");
   const double skipped = MetricValue(metrics, "tributary_model_files_skipped_total");
-  EXPECT_GE(written, 2) << "versions 3 and 4 are on disk";
+  EXPECT_GE(written, 1) << "version 4 is on disk";
   EXPECT_EQ(written + skipped, 5) << "versions 0 to 4";
 }
 
