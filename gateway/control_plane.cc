@@ -1689,13 +1689,13 @@ class ControlPlane::Impl {
       Status s = store_->WriteModel(w.job, w.version, w.pool->Bytes(w.slot.index).first(w.bytes));
       (void)w.pool->Release(w.slot);
       lock.lock();
-      if (s.ok()) ++model_files_written_;
       if (!s.ok()) {
         ++checkpoint_errors_;
         spdlog::error("{}: writing model version {}: {}", JobName(w.job), w.version,
                       s.ToString());
         continue;
       }
+      ++model_files_written_;
       auto it = jobs_.find(w.job);
       if (it == jobs_.end()) continue;
       bool retained = false;
