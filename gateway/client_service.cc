@@ -1,15 +1,15 @@
 #include "gateway/client_service.h"
 
 #include <grpcpp/support/proto_buffer_reader.h>
+#include <spdlog/spdlog.h>
 #define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2), not the generic library build
 #include <xxhash.h>
 
 #include <cstring>
 #include <mutex>
-#include <spdlog/spdlog.h>
 
-#include "gateway/client_credentials.h"
 #include "common/stream_copy.h"
+#include "gateway/client_credentials.h"
 #include "gateway/status_mapping.h"
 #include "proto/wire_format.h"
 
@@ -38,7 +38,8 @@ std::size_t FirstNonFinite(const float* data, std::size_t n) {
   return n;
 }
 
-// One update streaming in: header, then chunks copied into the slot.
+// One update streaming in: header, then chunks copied into the slot (hashed as they land),
+// then, where the header announced it, a trailer with the checksum.
 class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   PushReactor(ControlPlane* control, grpc::CallbackServerContext* ctx, PeerIdentity peer,
@@ -53,7 +54,9 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       Complete();
       return;
     }
-    Status s = have_header_ ? OnChunk() : OnHeader();
+    Status s = !have_header_   ? OnHeader()
+               : have_trailer_ ? Status::InvalidArgument("nothing may follow the UpdateTrailer")
+                               : OnChunk();
     if (!s.ok()) {
       Fail(s);
       return;
@@ -87,6 +90,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     }
     TRIBUTARY_ASSIGN_OR_RETURN(ticket_, control_->BeginPush(header_));
     have_header_ = true;
+    declared_checksum_ = header_.checksum();  // replaced by the trailer's, where one comes
     return Status::Ok();
   }
 
@@ -96,6 +100,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     if (proto::FirstByte(slices) == proto::kHeaderTag) {
       return Status::InvalidArgument("a push carries exactly one UpdateHeader");
     }
+    if (proto::FirstByte(slices) == proto::kTrailerTag) return OnTrailer();
     TRIBUTARY_ASSIGN_OR_RETURN(proto::ChunkPayload chunk, proto::ParseChunk(slices));
     if (chunk.length > kMaxChunkBytes) {
       return Status::InvalidArgument("chunk of " + std::to_string(chunk.length) +
@@ -135,15 +140,34 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     return Status::Ok();
   }
 
+  Status OnTrailer() {
+    if (!header_.checksum_in_trailer()) {
+      return Status::InvalidArgument(
+          "an UpdateTrailer came, but the UpdateHeader did not set checksum_in_trailer");
+    }
+    v1::PushMessage msg;
+    if (!ParseMessage(message_, &msg) || !msg.has_trailer()) {
+      return Status::InvalidArgument("malformed UpdateTrailer");
+    }
+    declared_checksum_ = msg.trailer().checksum();
+    have_trailer_ = true;
+    return Status::Ok();
+  }
+
   void Complete() {
     if (ctx_->IsCancelled()) return Fail(Status::Cancelled("push cancelled by the client"));
     if (!have_header_) return Fail(Status::InvalidArgument("push stream ended before its header"));
     if (received_ != ticket_.expected_bytes) {
-      return Fail(Status::InvalidArgument("update stream was truncated: " +
-                                          std::to_string(received_) + " of " +
-                                          std::to_string(ticket_.expected_bytes) + " bytes"));
+      return Fail(
+          Status::InvalidArgument("update stream was truncated: " + std::to_string(received_) +
+                                  " of " + std::to_string(ticket_.expected_bytes) + " bytes"));
     }
-    if (XXH3_64bits_digest(&hash_) != header_.checksum()) {
+    if (header_.checksum_in_trailer() && !have_trailer_) {
+      return Fail(Status::InvalidArgument(
+          "push stream ended without the UpdateTrailer its header announced"));
+    }
+    ticket_.checksum = XXH3_64bits_digest(&hash_);
+    if (ticket_.checksum != declared_checksum_) {
       return Fail(Status::DataLoss("update checksum does not match its bytes"));
     }
     auto reply = control_->CommitPush(ticket_);
@@ -167,6 +191,8 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   grpc::ByteBuffer message_;
   v1::UpdateHeader header_;
   bool have_header_ = false;
+  bool have_trailer_ = false;
+  uint64_t declared_checksum_ = 0;  // from the header, or from the trailer where it announced one
   PushTicket ticket_;
   std::size_t received_ = 0;
   XXH3_state_t hash_;
@@ -327,8 +353,7 @@ grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* c
     reactor->Finish(ToGrpc(allowed));
     return reactor;
   }
-  auto joined =
-      control_->Join(request->job_id(), request->client_id(), request->enrolment_token());
+  auto joined = control_->Join(request->job_id(), request->client_id(), request->enrolment_token());
   if (joined) {
     *reply = std::move(*joined);
     reply->set_max_chunk_bytes(kMaxChunkBytes);
@@ -342,8 +367,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ClientServiceImpl::Pull(
   return new PullReactor(control_, Identity(ctx), BearerToken(*ctx), request);
 }
 
-grpc::ServerReadReactor<grpc::ByteBuffer>* ClientServiceImpl::Push(
-    grpc::CallbackServerContext* ctx, grpc::ByteBuffer* reply) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* ClientServiceImpl::Push(grpc::CallbackServerContext* ctx,
+                                                                   grpc::ByteBuffer* reply) {
   return new PushReactor(control_, ctx, Identity(ctx), &policy_, reply);
 }
 

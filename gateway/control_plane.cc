@@ -717,7 +717,6 @@ class ControlPlane::Impl {
     t.task = key.second;
     t.weight = static_cast<double>(h.num_examples());
     t.expected_bytes = job->model_bytes;
-    t.checksum = h.checksum();
     t.pool = job->pool;
     t.slot = *slot;
     t.open = true;

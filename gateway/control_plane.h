@@ -106,7 +106,7 @@ struct PushTicket {
   uint32_t task = 0;  // sequentially coded jobs: the mini-task's slot
   double weight = 0;
   std::size_t expected_bytes = 0;
-  uint64_t checksum = 0;  // XXH3-64 the header declared (checked before CommitPush)
+  uint64_t checksum = 0;  // XXH3-64 of the bytes, as received and checked before CommitPush
   std::shared_ptr<shm::SlotPool> pool;
   shm::SlotHandle slot;
   bool open = false;  // true until committed or aborted

@@ -256,7 +256,12 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
   h->set_task(task);
   h->set_dtype(v1::DTYPE_FLOAT32);
   h->set_total_bytes(bytes);
-  h->set_checksum(XXH3_64bits(update.data(), bytes));
+  // Each chunk is hashed just before it is written, while the kernel's copy can still find it
+  // in cache, and the checksum follows in the trailer: no pass over the whole update before
+  // the first byte goes out.
+  h->set_checksum_in_trailer(true);
+  XXH3_state_t hash;
+  XXH3_64bits_reset(&hash);
 
   grpc::GenericStub stub(ChannelOf(job));
   BlockingCall call(&stub, kPushMethod, options_.call_timeout, AccessToken(job));
@@ -264,7 +269,14 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
   const auto* data = reinterpret_cast<const std::byte*>(update.data());
   const std::size_t chunk = std::max<std::size_t>(4, options_.chunk_bytes / 4 * 4);
   for (std::size_t off = 0; ok && off < bytes; off += chunk) {
-    ok = call.Write(proto::ChunkMessage(data + off, std::min(chunk, bytes - off)));
+    const std::size_t n = std::min(chunk, bytes - off);
+    XXH3_64bits_update(&hash, data + off, n);
+    ok = call.Write(proto::ChunkMessage(data + off, n));
+  }
+  if (ok) {
+    v1::PushMessage trailer;
+    trailer.mutable_trailer()->set_checksum(XXH3_64bits_digest(&hash));
+    ok = call.Write(Serialize(trailer));
   }
   if (ok) call.WritesDone();
   grpc::ByteBuffer reply_bb;

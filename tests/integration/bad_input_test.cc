@@ -81,6 +81,34 @@ TEST_F(BadInputTest, EachBadPushIsRefusedAndTheRoundStaysExact) {
     s.SendAll(b);
     ExpectRefused(s.Finish(), grpc::DATA_LOSS, "checksum");
   }
+  {  // a trailer whose checksum does not match the bytes
+    PushStream s(*stub_);
+    s.Send(TrailerHeader(job_, 1, "b", b));
+    s.SendAll(b);
+    s.SendTrailer(Checksum(b) ^ 1);
+    ExpectRefused(s.Finish(), grpc::DATA_LOSS, "checksum");
+  }
+  {  // a trailer announced, never sent
+    PushStream s(*stub_);
+    s.Send(TrailerHeader(job_, 1, "b", b));
+    s.SendAll(b);
+    ExpectRefused(s.Finish(), grpc::INVALID_ARGUMENT, "without the UpdateTrailer");
+  }
+  {  // a trailer the header did not announce
+    PushStream s(*stub_);
+    s.Send(Header(job_, 1, "b", b));
+    s.SendAll(b);
+    s.SendTrailer(Checksum(b));
+    ExpectRefused(s.Finish(), grpc::INVALID_ARGUMENT, "did not set checksum_in_trailer");
+  }
+  {  // a chunk after the trailer
+    PushStream s(*stub_);
+    s.Send(TrailerHeader(job_, 1, "b", b));
+    s.SendAll(std::span(b).first(kParams - 4));
+    s.SendTrailer(Checksum(b));
+    s.SendAll(std::span(b).last(4));
+    ExpectRefused(s.Finish(), grpc::INVALID_ARGUMENT, "nothing may follow");
+  }
   {  // truncated: half the bytes, then end of stream
     PushStream s(*stub_);
     s.Send(Header(job_, 1, "b", b));
@@ -122,7 +150,13 @@ TEST_F(BadInputTest, EachBadPushIsRefusedAndTheRoundStaysExact) {
   EXPECT_EQ(mid.open_round(), 1u);
   EXPECT_EQ(mid.pool_free_slots(), mid.pool_slots() - 3);  // v0, the output and a
 
-  ASSERT_TRUE(PushUpdate(*stub_, job_, 1, "b", b, 30).ok());
+  {  // b's checksum comes in the trailer; a and c declare theirs in the header
+    PushStream s(*stub_);
+    ASSERT_TRUE(s.Send(TrailerHeader(job_, 1, "b", b, 30)));
+    ASSERT_TRUE(s.SendAll(b));
+    ASSERT_TRUE(s.SendTrailer(Checksum(b)));
+    ASSERT_TRUE(s.Finish().ok());
+  }
   ASSERT_TRUE(PushUpdate(*stub_, job_, 1, "c", c, 60).ok());
   // Round 1 is closed: a late push for it is refused, while a client whose update it accepted
   // and who retries (its acknowledgement lost) learns that it was accepted.

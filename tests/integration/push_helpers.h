@@ -14,6 +14,10 @@
 
 namespace tributary::testing {
 
+inline uint64_t Checksum(std::span<const float> values) {
+  return XXH3_64bits(values.data(), values.size_bytes());
+}
+
 inline v1::UpdateHeader Header(uint64_t job, uint32_t round, const std::string& client,
                                std::span<const float> values, uint64_t examples = 10) {
   v1::UpdateHeader h;
@@ -23,7 +27,7 @@ inline v1::UpdateHeader Header(uint64_t job, uint32_t round, const std::string& 
   h.set_num_examples(examples);
   h.set_dtype(v1::DTYPE_FLOAT32);
   h.set_total_bytes(values.size_bytes());
-  h.set_checksum(XXH3_64bits(values.data(), values.size_bytes()));
+  h.set_checksum(Checksum(values));
   return h;
 }
 
@@ -48,6 +52,11 @@ class PushStream {
     }
     return true;
   }
+  bool SendTrailer(uint64_t checksum) {
+    v1::PushMessage m;
+    m.mutable_trailer()->set_checksum(checksum);
+    return writer_->Write(m);
+  }
   grpc::Status Finish() {
     writer_->WritesDone();
     return writer_->Finish();
@@ -59,6 +68,15 @@ class PushStream {
   v1::PushReply reply_;
   std::unique_ptr<grpc::ClientWriter<v1::PushMessage>> writer_;
 };
+
+// A header that announces its checksum in the trailer (and declares none itself).
+inline v1::UpdateHeader TrailerHeader(uint64_t job, uint32_t round, const std::string& client,
+                                      std::span<const float> values, uint64_t examples = 10) {
+  v1::UpdateHeader h = Header(job, round, client, values, examples);
+  h.set_checksum(0);
+  h.set_checksum_in_trailer(true);
+  return h;
+}
 
 // A whole, well-formed push.
 inline grpc::Status PushUpdate(v1::ClientService::Stub& stub, uint64_t job, uint32_t round,
