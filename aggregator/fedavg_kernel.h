@@ -10,6 +10,11 @@
 
 namespace tributary::aggregator {
 
+// WeightedCopy and Scale write outputs of at least this many bytes with non-temporal stores
+// (where the CPU has AVX2): larger than a core's share of the cache, they would be evicted
+// before anyone read them again.
+inline constexpr std::size_t kStreamingStoreBytes = 8u << 20;
+
 // acc[i] = w * x[i]
 void WeightedCopy(float* __restrict acc, const float* __restrict x, float w, std::size_t n);
 // acc[i] += w * x[i]

@@ -73,6 +73,26 @@ void BM_WeightedAccumulate(benchmark::State& state) {
   SetBytes(state, 3);
 }
 
+// The first update of a round (acc = w·x) and the final division (out = s·acc): one read and
+// one write stream each, so their ceiling is the copy baseline.
+void BM_WeightedCopy(benchmark::State& state) {
+  auto& d = Data();
+  for (auto _ : state) {
+    tributary::aggregator::WeightedCopy(d.acc.data(), d.x.data(), 0.25f, kParams);
+    benchmark::ClobberMemory();
+  }
+  SetBytes(state, 2);
+}
+
+void BM_Scale(benchmark::State& state) {
+  auto& d = Data();
+  for (auto _ : state) {
+    tributary::aggregator::Scale(d.acc.data(), d.x.data(), 0.5f, kParams);
+    benchmark::ClobberMemory();
+  }
+  SetBytes(state, 2);
+}
+
 void BM_FedAvgRuleAdd(benchmark::State& state) {
   auto& d = Data();
   tributary::aggregator::FedAvgRule rule;
@@ -91,5 +111,7 @@ BENCHMARK(BM_BaselineRead)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_BaselineCopy)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_BaselineAdd)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_WeightedAccumulate)->Unit(benchmark::kMillisecond)->MinTime(0.5);
+BENCHMARK(BM_WeightedCopy)->Unit(benchmark::kMillisecond)->MinTime(0.5);
+BENCHMARK(BM_Scale)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_FedAvgRuleAdd)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK_MAIN();

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -82,6 +83,28 @@ TEST(FedAvgTest, KernelsComputeWhatTheySay) {
   WeightedAccumulate(acc.data(), x.data(), 0.5f, 37);
   Scale(acc.data(), acc.data(), 2, 37);
   for (int i = 0; i < 37; ++i) EXPECT_FLOAT_EQ(acc[i], 5.0f * i);
+}
+
+// Outputs of kStreamingStoreBytes or more take the non-temporal path: every value must still
+// be exactly s·x, whatever the destination's alignment and the length's remainder, in place
+// or not.
+TEST(FedAvgTest, LargeOutputsAreExactAtEveryAlignment) {
+  const std::size_t n = kStreamingStoreBytes / sizeof(float) + 37;
+  std::vector<float> x(n + 8), out(n + 8), in_place(n + 8);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 1013) * 0.37f - 100.0f;
+  for (std::size_t shift : {0ul, 1ul, 3ul, 7ul}) {
+    const std::size_t len = n - shift;
+    std::fill(out.begin(), out.end(), -1.0f);
+    WeightedCopy(out.data() + shift, x.data() + 1, 0.3f, len);
+    for (std::size_t i = 0; i < len; ++i) ASSERT_EQ(out[shift + i], 0.3f * x[1 + i]) << i;
+    EXPECT_EQ(out[shift + len], -1.0f) << "wrote past the end";
+    if (shift > 0) EXPECT_EQ(out[shift - 1], -1.0f) << "wrote before the start";
+    in_place = x;
+    Scale(in_place.data() + shift, in_place.data() + shift, 1.0f / 3, len);
+    for (std::size_t i = 0; i < len; ++i) {
+      ASSERT_EQ(in_place[shift + i], (1.0f / 3) * x[shift + i]) << i;
+    }
+  }
 }
 
 TEST(RuleRegistryTest, KnowsFedAvgAndNamesTheKnownRules) {
