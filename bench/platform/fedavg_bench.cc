@@ -64,34 +64,28 @@ void BM_BaselineAdd(benchmark::State& state) {
   SetBytes(state, 3);
 }
 
-void BM_WeightedAccumulate(benchmark::State& state) {
+// A kernel out = f(acc, x, w) over the shared vectors, counting `streams` per element.
+void RunKernel(benchmark::State& state, void (*kernel)(float*, const float*, float, std::size_t),
+               float w, std::size_t streams) {
   auto& d = Data();
   for (auto _ : state) {
-    tributary::aggregator::WeightedAccumulate(d.acc.data(), d.x.data(), 0.25f, kParams);
+    kernel(d.acc.data(), d.x.data(), w, kParams);
     benchmark::ClobberMemory();
   }
-  SetBytes(state, 3);
+  SetBytes(state, streams);
+}
+
+void BM_WeightedAccumulate(benchmark::State& state) {
+  RunKernel(state, tributary::aggregator::WeightedAccumulate, 0.25f, 3);
 }
 
 // The first update of a round (acc = w·x) and the final division (out = s·acc): one read and
 // one write stream each, so their ceiling is the copy baseline.
 void BM_WeightedCopy(benchmark::State& state) {
-  auto& d = Data();
-  for (auto _ : state) {
-    tributary::aggregator::WeightedCopy(d.acc.data(), d.x.data(), 0.25f, kParams);
-    benchmark::ClobberMemory();
-  }
-  SetBytes(state, 2);
+  RunKernel(state, tributary::aggregator::WeightedCopy, 0.25f, 2);
 }
 
-void BM_Scale(benchmark::State& state) {
-  auto& d = Data();
-  for (auto _ : state) {
-    tributary::aggregator::Scale(d.acc.data(), d.x.data(), 0.5f, kParams);
-    benchmark::ClobberMemory();
-  }
-  SetBytes(state, 2);
-}
+void BM_Scale(benchmark::State& state) { RunKernel(state, tributary::aggregator::Scale, 0.5f, 2); }
 
 void BM_FedAvgRuleAdd(benchmark::State& state) {
   auto& d = Data();
