@@ -196,16 +196,22 @@ class Client:
         update is the result of (see :meth:`tasks`)."""
         data = np.ascontiguousarray(update, dtype=np.float32).reshape(-1)
         view = memoryview(data).cast("B")
+        # The checksum follows the last chunk (an UpdateTrailer): each chunk is hashed as it
+        # goes out, with no pass over the whole update before the first byte.
         header = client_pb2.PushMessage(header=client_pb2.UpdateHeader(
             job_id=self._job(job), round=round, client_id=self.client_id,
             num_examples=num_examples, dtype=job_pb2.DTYPE_FLOAT32, total_bytes=len(view),
-            checksum=xxhash.xxh3_64_intdigest(view), task=task))
+            checksum_in_trailer=True, task=task))
 
-        def messages():
+        def messages():  # one fresh stream, and hash, per attempt
             yield header.SerializeToString()
+            digest = xxhash.xxh3_64()
             for off in range(0, len(view), self._chunk_bytes):
                 piece = view[off:off + self._chunk_bytes]
+                digest.update(piece)
                 yield b"".join((_wire.chunk_prefix(len(piece)), piece))
+            yield client_pb2.PushMessage(trailer=client_pb2.UpdateTrailer(
+                checksum=digest.intdigest())).SerializeToString()
 
         job_id = header.header.job_id
         return self._on_node(job_id, lambda node: self._with_retries(
