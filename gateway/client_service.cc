@@ -97,10 +97,11 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   Status OnChunk() {
     std::vector<grpc::Slice> slices;
     if (!message_.Dump(&slices).ok()) return Status::InvalidArgument("unreadable message");
-    if (proto::FirstByte(slices) == proto::kHeaderTag) {
+    const uint8_t tag = proto::FirstByte(slices);
+    if (tag == proto::kHeaderTag) {
       return Status::InvalidArgument("a push carries exactly one UpdateHeader");
     }
-    if (proto::FirstByte(slices) == proto::kTrailerTag) return OnTrailer();
+    if (tag == proto::kTrailerTag) return OnTrailer();
     TRIBUTARY_ASSIGN_OR_RETURN(proto::ChunkPayload chunk, proto::ParseChunk(slices));
     if (chunk.length > kMaxChunkBytes) {
       return Status::InvalidArgument("chunk of " + std::to_string(chunk.length) +
