@@ -88,6 +88,10 @@ void AddServeCommand(CLI::App& app) {
       ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--metrics-listen", opts->metrics_listen,
                   "Serve Prometheus /metrics on HOST:PORT");
+  cmd->add_option("--bulk-listen", opts->bulk_listen,
+                  "Take pushes as raw bytes over plain TCP on HOST:PORT, received straight into "
+                  "shared memory (default: the host of --listen, any free port; none under "
+                  "TLS); off: only gRPC pushes");
   cmd->add_option("--node-id", opts->node_id,
                   "Node name used in shared-memory names (default: derived from --data-dir, "
                   "else the process id)");

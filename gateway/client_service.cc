@@ -2,14 +2,12 @@
 
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
-#define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2), not the generic library build
-#include <xxhash.h>
 
 #include <cstring>
 #include <mutex>
 
-#include "common/stream_copy.h"
 #include "gateway/client_credentials.h"
+#include "gateway/push_session.h"
 #include "gateway/status_mapping.h"
 #include "proto/wire_format.h"
 
@@ -22,30 +20,13 @@ bool ParseMessage(const grpc::ByteBuffer& buffer, Message* out) {
   return grpc::SerializationTraits<Message>::Deserialize(&copy, out).ok();
 }
 
-// Index of the first non-finite float32 in [data, data + n), or n.
-std::size_t FirstNonFinite(const float* data, std::size_t n) {
-  const uint32_t* bits = reinterpret_cast<const uint32_t*>(data);
-  constexpr std::size_t kBlock = 4096;
-  for (std::size_t start = 0; start < n; start += kBlock) {
-    const std::size_t end = std::min(n, start + kBlock);
-    uint32_t bad = 0;
-    for (std::size_t i = start; i < end; ++i) bad |= ((bits[i] & 0x7f800000u) == 0x7f800000u);
-    if (!bad) continue;
-    for (std::size_t i = start; i < end; ++i) {
-      if ((bits[i] & 0x7f800000u) == 0x7f800000u) return i;
-    }
-  }
-  return n;
-}
-
-// One update streaming in: header, then chunks copied into the slot (hashed as they land),
-// then, where the header announced it, a trailer with the checksum.
+// One update streaming in: header, then chunks copied into the slot by a PushSession, then,
+// where the header announced it, a trailer with the checksum.
 class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   PushReactor(ControlPlane* control, grpc::CallbackServerContext* ctx, PeerIdentity peer,
               const AccessPolicy* policy, grpc::ByteBuffer* reply)
-      : control_(control), ctx_(ctx), peer_(std::move(peer)), policy_(policy), reply_(reply) {
-    XXH3_64bits_reset(&hash_);
+      : session_(control), ctx_(ctx), peer_(std::move(peer)), policy_(policy), reply_(reply) {
     StartRead(&message_);
   }
 
@@ -54,9 +35,9 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       Complete();
       return;
     }
-    Status s = !have_header_   ? OnHeader()
-               : have_trailer_ ? Status::InvalidArgument("nothing may follow the UpdateTrailer")
-                               : OnChunk();
+    Status s = !session_.begun() ? OnHeader()
+               : have_trailer_   ? Status::InvalidArgument("nothing may follow the UpdateTrailer")
+                                 : OnChunk();
     if (!s.ok()) {
       Fail(s);
       return;
@@ -65,10 +46,7 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     StartRead(&message_);
   }
 
-  void OnDone() override {
-    control_->AbortPush(ticket_);  // no-op once committed
-    delete this;
-  }
+  void OnDone() override { delete this; }  // the session aborts a push not committed
 
  private:
   Status OnHeader() {
@@ -81,16 +59,10 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     if (!ParseMessage(message_, &msg) || !msg.has_header()) {
       return Status::InvalidArgument("malformed UpdateHeader");
     }
-    header_ = msg.header();
-    TRIBUTARY_RETURN_IF_ERROR(peer_.AllowsClient(header_.client_id()));
-    // A job's initial model (round 0) is the operator's to set, or any admitted client's.
-    if (header_.round() != 0 || !AdmitOperator(*ctx_, *policy_).ok()) {
-      TRIBUTARY_RETURN_IF_ERROR(
-          control_->AuthorizeClient(header_.job_id(), header_.client_id(), BearerToken(*ctx_)));
-    }
-    TRIBUTARY_ASSIGN_OR_RETURN(ticket_, control_->BeginPush(header_));
-    have_header_ = true;
-    declared_checksum_ = header_.checksum();  // replaced by the trailer's, where one comes
+    const v1::UpdateHeader& h = msg.header();
+    TRIBUTARY_RETURN_IF_ERROR(session_.Begin(
+        h, BearerToken(*ctx_), peer_, h.round() == 0 && AdmitOperator(*ctx_, *policy_).ok()));
+    declared_checksum_ = h.checksum();  // replaced by the trailer's, where one comes
     return Status::Ok();
   }
 
@@ -111,38 +83,23 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       return Status::InvalidArgument("chunk of " + std::to_string(chunk.length) +
                                      " bytes is not a whole number of float32 values");
     }
-    if (received_ + chunk.length > ticket_.expected_bytes) {
+    if (session_.received() + chunk.length > session_.expected()) {
       return Status::InvalidArgument("update stream carries more than the " +
-                                     std::to_string(ticket_.expected_bytes) +
+                                     std::to_string(session_.expected()) +
                                      " bytes its header declared");
     }
-    std::byte* const chunk_dst = ticket_.pool->Bytes(ticket_.slot.index).data() + received_;
-    std::byte* dst = chunk_dst;
     std::size_t left = chunk.length;
-    bool flagged = false;
     for (std::size_t i = chunk.slice; left > 0 && i < slices.size(); ++i) {
       const uint8_t* src = slices[i].begin() + (i == chunk.slice ? chunk.offset : 0);
-      std::size_t n = std::min(left, static_cast<std::size_t>(slices[i].end() - src));
-      XXH3_64bits_update(&hash_, src, n);  // while the slice is hot in cache
-      flagged |= StreamCopy(dst, src, n);
-      dst += n;
+      const std::size_t n = std::min(left, static_cast<std::size_t>(slices[i].end() - src));
+      TRIBUTARY_RETURN_IF_ERROR(session_.Append(src, n));
       left -= n;
     }
-    if (flagged) {  // confirm exactly, and say where
-      const auto* values = reinterpret_cast<const float*>(chunk_dst);
-      const std::size_t count = chunk.length / sizeof(float);
-      if (std::size_t bad = FirstNonFinite(values, count); bad < count) {
-        return Status::InvalidArgument("update value " +
-                                       std::to_string(received_ / sizeof(float) + bad) +
-                                       " is not finite (NaN or Inf)");
-      }
-    }
-    received_ += chunk.length;
     return Status::Ok();
   }
 
   Status OnTrailer() {
-    if (!header_.checksum_in_trailer()) {
+    if (!session_.header().checksum_in_trailer()) {
       return Status::InvalidArgument(
           "an UpdateTrailer came, but the UpdateHeader did not set checksum_in_trailer");
     }
@@ -157,21 +114,15 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 
   void Complete() {
     if (ctx_->IsCancelled()) return Fail(Status::Cancelled("push cancelled by the client"));
-    if (!have_header_) return Fail(Status::InvalidArgument("push stream ended before its header"));
-    if (received_ != ticket_.expected_bytes) {
-      return Fail(
-          Status::InvalidArgument("update stream was truncated: " + std::to_string(received_) +
-                                  " of " + std::to_string(ticket_.expected_bytes) + " bytes"));
+    if (!session_.begun()) {
+      return Fail(Status::InvalidArgument("push stream ended before its header"));
     }
-    if (header_.checksum_in_trailer() && !have_trailer_) {
+    if (session_.received() == session_.expected() && session_.header().checksum_in_trailer() &&
+        !have_trailer_) {
       return Fail(Status::InvalidArgument(
           "push stream ended without the UpdateTrailer its header announced"));
     }
-    ticket_.checksum = XXH3_64bits_digest(&hash_);
-    if (ticket_.checksum != declared_checksum_) {
-      return Fail(Status::DataLoss("update checksum does not match its bytes"));
-    }
-    auto reply = control_->CommitPush(ticket_);
+    auto reply = session_.Finish(declared_checksum_);
     if (!reply) return Fail(reply.error());
     bool own = false;
     grpc::SerializationTraits<v1::PushReply>::Serialize(*reply, reply_, &own);
@@ -179,24 +130,19 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   }
 
   void Fail(const Status& s) {
-    control_->AbortPush(ticket_);
-    spdlog::debug("push from '{}' refused: {}", header_.client_id(), s.ToString());
+    session_.Abort();
+    spdlog::debug("push from '{}' refused: {}", session_.header().client_id(), s.ToString());
     Finish(ToGrpc(s));
   }
 
-  ControlPlane* control_;
+  PushSession session_;
   grpc::CallbackServerContext* ctx_;
   PeerIdentity peer_;
   const AccessPolicy* policy_;
   grpc::ByteBuffer* reply_;
   grpc::ByteBuffer message_;
-  v1::UpdateHeader header_;
-  bool have_header_ = false;
   bool have_trailer_ = false;
   uint64_t declared_checksum_ = 0;  // from the header, or from the trailer where it announced one
-  PushTicket ticket_;
-  std::size_t received_ = 0;
-  XXH3_state_t hash_;
 };
 
 // One model streaming out of shared memory, possibly after waiting for it to be published.
@@ -358,6 +304,7 @@ grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* c
   if (joined) {
     *reply = std::move(*joined);
     reply->set_max_chunk_bytes(kMaxChunkBytes);
+    reply->set_bulk_push_port(bulk_push_port_);
   }
   reactor->Finish(ToGrpc(joined.status()));
   return reactor;

@@ -3,11 +3,12 @@
 //
 // Push and Pull are raw-ByteBuffer methods: a pushed chunk is copied from gRPC's receive slices
 // straight into the update's shared-memory slot (the one copy the platform makes), hashed and
-// checked for non-finite values on the way; a pulled model is sent as slices that point into
-// shared memory, without any copy. Under mutual TLS every method first checks that the request's
-// client_id is the caller's certificate identity (see peer_identity.h); Push, Pull and Tasks of
-// a restricted job then check the call's access token (see client_credentials.h). Thread-safe;
-// the control plane must outlive the service.
+// checked for non-finite values on the way (see push_session.h; Join names the node's bulk
+// push port, where the kernel's copy puts the bytes in the slot and no other copy is made); a
+// pulled model is sent as slices that point into shared memory, without any copy. Under mutual TLS
+// every method first checks that the request's client_id is the caller's certificate identity (see
+// peer_identity.h); Push, Pull and Tasks of a restricted job then check the call's access token
+// (see client_credentials.h). Thread-safe; the control plane must outlive the service.
 #pragma once
 
 #include "gateway/control_plane.h"
@@ -25,8 +26,9 @@ class ClientServiceImpl final
               v1::ClientService::WithRawCallbackMethod_Push<
                   v1::ClientService::WithCallbackMethod_Tasks<v1::ClientService::Service>>>> {
  public:
-  ClientServiceImpl(ControlPlane* control, AccessPolicy policy = {})
-      : control_(control), policy_(std::move(policy)) {}
+  // `bulk_push_port`: the node's bulk push listener, which Join names to clients (0: none).
+  ClientServiceImpl(ControlPlane* control, AccessPolicy policy = {}, uint32_t bulk_push_port = 0)
+      : control_(control), policy_(std::move(policy)), bulk_push_port_(bulk_push_port) {}
 
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* request,
                                  v1::JoinReply* reply) override;
@@ -43,6 +45,7 @@ class ClientServiceImpl final
 
   ControlPlane* control_;
   AccessPolicy policy_;
+  uint32_t bulk_push_port_;
 };
 
 }  // namespace tributary::gateway

@@ -22,6 +22,7 @@
 #ifdef TRIBUTARY_HAVE_BPF
 #include "ebpf/sk_msg_router.h"
 #endif
+#include "gateway/bulk_push_server.h"
 #include "gateway/client_service.h"
 #include "gateway/control_plane.h"
 #include "gateway/keda_scaler.h"
@@ -130,6 +131,7 @@ class Node::Impl {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     if (metrics_) metrics_->stop();
     if (metrics_thread_.joinable()) metrics_thread_.join();
+    bulk_.reset();  // aborts the bulk pushes still streaming
     directory_.Set(nullptr);
     if (peers_) peers_->Stop();  // its callbacks call the control plane
     runtime_.reset();
@@ -230,7 +232,9 @@ class Node::Impl {
     const AccessPolicy policy{.mutual_tls = !o.tls_client_ca_file.empty(),
                               .operators = o.operator_ids,
                               .operator_token = operator_token};
-    client_service_ = std::make_unique<ClientServiceImpl>(control_.get(), policy);
+    TRIBUTARY_RETURN_IF_ERROR(StartBulkPushes(o, policy));
+    client_service_ = std::make_unique<ClientServiceImpl>(
+        control_.get(), policy, bulk_ ? static_cast<uint32_t>(bulk_->port()) : 0);
     operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get(), policy);
     keda_scaler_ = std::make_unique<KedaScaler>(control_.get());
     peer_service_ = std::make_unique<PeerServiceImpl>(control_.get(), policy);
@@ -275,6 +279,7 @@ class Node::Impl {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  int bulk_push_port() const { return bulk_ ? bulk_->port() : 0; }
 
   void Wait() {
     std::unique_lock lock(mu_);
@@ -347,6 +352,33 @@ class Node::Impl {
     return ebpf::CreateUserspaceRouter();
   }
 
+  // The bulk push listener where `o` asks for one (see NodeOptions::bulk_listen).
+  Status StartBulkPushes(const NodeOptions& o, const AccessPolicy& policy) {
+    if (o.bulk_listen == "off") return Status::Ok();
+    const bool tls = !o.tls_cert_file.empty();
+    if (tls) {
+      if (o.bulk_listen.empty()) return Status::Ok();
+      return Status::InvalidArgument(
+          "--bulk-listen: bulk pushes are not encrypted, so a node serving TLS offers none");
+    }
+    const std::string& address = o.bulk_listen.empty() ? o.listen : o.bulk_listen;
+    const std::size_t colon = address.rfind(':');
+    if (colon == std::string::npos) {
+      return Status::InvalidArgument("bulk push address " + address + " needs a port");
+    }
+    std::string host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    const int port = o.bulk_listen.empty() ? 0 : std::atoi(address.c_str() + colon + 1);
+    auto bulk =
+        BulkPushServer::Start(control_.get(), {.host = host, .port = port, .policy = policy});
+    if (!bulk) return bulk.error().WithContext("--bulk-listen");
+    bulk_ = std::move(bulk).value();
+    spdlog::info("bulk pushes on {}:{}", host, bulk_->port());
+    return Status::Ok();
+  }
+
   Status StartMetrics(const std::string& listen) {
     const auto colon = listen.rfind(':');
     if (colon == std::string::npos) return Status::InvalidArgument("metrics address needs a port");
@@ -372,6 +404,18 @@ class Node::Impl {
            "# TYPE tributary_aggregator_processes_started_total counter\n"
         << "tributary_aggregator_processes_started_total " << runtime_->processes_started()
         << '\n';
+      if (bulk_) {
+        const BulkPushServer::Stats bulk = bulk_->stats();
+        o << "# HELP tributary_bulk_push_connections Bulk push connections open.\n"
+             "# TYPE tributary_bulk_push_connections gauge\n"
+          << "tributary_bulk_push_connections " << bulk.connections_open << '\n';
+        o << "# HELP tributary_bulk_push_connections_total Bulk push connections accepted.\n"
+             "# TYPE tributary_bulk_push_connections_total counter\n"
+          << "tributary_bulk_push_connections_total " << bulk.connections_accepted << '\n';
+        o << "# HELP tributary_bulk_pushes_total Updates accepted over bulk push connections.\n"
+             "# TYPE tributary_bulk_pushes_total counter\n"
+          << "tributary_bulk_pushes_total " << bulk.pushes_committed << '\n';
+      }
       res.set_content(o.str(), "text/plain; version=0.0.4");
     });
     metrics_port_ = port == 0 ? metrics_->bind_to_any_port(host.c_str())
@@ -410,6 +454,7 @@ class Node::Impl {
   RuntimeDirectory directory_;
   std::unique_ptr<ControlPlane> control_;
   std::unique_ptr<runtime::NodeRuntime> runtime_;
+  std::unique_ptr<BulkPushServer> bulk_;
   std::unique_ptr<ClientServiceImpl> client_service_;
   std::unique_ptr<KedaScaler> keda_scaler_;
   std::unique_ptr<OperatorServiceImpl> operator_service_;
@@ -435,6 +480,7 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;
 int Node::port() const { return impl_->port(); }
 int Node::metrics_port() const { return impl_->metrics_port(); }
+int Node::bulk_push_port() const { return impl_->bulk_push_port(); }
 void Node::Wait() { impl_->Wait(); }
 void Node::Drain(std::chrono::milliseconds timeout) { impl_->Drain(timeout); }
 void Node::Shutdown() { impl_->Shutdown(); }

@@ -50,20 +50,24 @@ Status PeerIdentity::AllowsOperator(const std::vector<std::string>& operators) c
                                   "', which is not an operator (serve --operator-id)");
 }
 
-Status AdmitOperator(const grpc::ServerContextBase& ctx, const AccessPolicy& policy) {
-  TRIBUTARY_RETURN_IF_ERROR(
-      PeerIdentity::Of(ctx, policy.mutual_tls).AllowsOperator(policy.operators));
+Status AdmitOperatorToken(std::string_view token, const AccessPolicy& policy,
+                          std::string_view peer) {
   if (policy.operator_token.empty()) return Status::Ok();
-  const std::string_view token = BearerToken(ctx);
   if (token.empty()) {
     return Status::Unauthenticated("operator calls need the operator token as "
                                    "`authorization: Bearer TOKEN` (serve --operator-token-file)");
   }
   if (!SecretsEqual(token, policy.operator_token)) {
-    spdlog::warn("refused an operator call with a wrong operator token from {}", ctx.peer());
+    spdlog::warn("refused an operator call with a wrong operator token from {}", peer);
     return Status::Unauthenticated("the operator token is not valid");
   }
   return Status::Ok();
+}
+
+Status AdmitOperator(const grpc::ServerContextBase& ctx, const AccessPolicy& policy) {
+  TRIBUTARY_RETURN_IF_ERROR(
+      PeerIdentity::Of(ctx, policy.mutual_tls).AllowsOperator(policy.operators));
+  return AdmitOperatorToken(BearerToken(ctx), policy, ctx.peer());
 }
 
 }  // namespace tributary::gateway

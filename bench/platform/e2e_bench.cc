@@ -1,10 +1,11 @@
 // End-to-end benchmarks of the single-node data path against a real `tributary serve`.
 //
 //   e2e_bench ingest [--params P] [--reps R]
-//     One client pushes a P-float update R times (one round each); beside it, in the same run
-//     and interleaved, the same bytes cross a raw loopback TCP connection (4 MiB writes into a
-//     pre-faulted buffer): the ceiling. Reports throughput, the ratio, server CPU per MB and
-//     the server's page faults per push.
+//     One client pushes a P-float update R times over the node's bulk push port and another R
+//     times over gRPC (one round each); beside them, in the same run and interleaved, the same
+//     bytes cross a raw loopback TCP connection (4 MiB writes into a pre-faulted buffer): the
+//     ceiling. Reports per transport throughput, the ratio, server CPU per MB and the server's
+//     page faults per push.
 //   e2e_bench round [--server tributary|baseline] [--clients N] [--params P] [--rounds R]
 //     N clients push concurrently to `tributary serve` or to the Flower-style baseline
 //     (bench/baseline/); reports per round the round time (start to published model pulled),
@@ -20,7 +21,8 @@
 //     R times, one client's round once they are gone (cold: the push starts them) and the next
 //     round at once (warm). Reports both round times and their difference.
 // `--serve-arg ARG` (repeatable) passes ARG on to `tributary serve` (say, --shm-backend dpdk);
-// `--fan-in K` creates the round scenarios' jobs with that fan-in (a tree; default flat).
+// `--fan-in K` creates the round scenarios' jobs with that fan-in (a tree; default flat);
+// `--push grpc` makes the round scenario's clients push over gRPC (default: the bulk port).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -94,6 +96,7 @@ std::vector<pid_t> Children(pid_t pid) {
 }
 
 std::vector<std::string> g_serve_args;  // --serve-arg
+bool g_bulk_push = true;                // --push bulk|grpc: the round scenario's clients
 uint32_t g_fan_in = 0;                  // --fan-in
 
 class Serve {
@@ -181,64 +184,91 @@ void WriteJson(const nlohmann::json& j) {
   std::ofstream(g_json_path) << j.dump(2) << '\n';
 }
 
+// What one transport's pushes in the ingest scenario measured.
+struct IngestFigures {
+  std::vector<double> mb_s;
+  double gateway_cpu_s = 0, aggregator_cpu_s = 0, faults = 0;
+};
 
 int Ingest(uint64_t params, int reps) {
   Serve serve;
-  const uint64_t job = serve.CreateJob(params, reps + 2, 1);
-  tributary::client::Client c(
-      {.target = serve.target(), .client_id = "bench", .chunk_bytes = g_chunk_bytes});
-  if (!c.Join(job)) return 1;
+  const uint64_t job = serve.CreateJob(params, 2 * reps + 4, 1);
+  // The same update over both of the node's push transports, alternating.
+  tributary::client::Client bulk(
+      {.target = serve.target(), .client_id = "bulk", .chunk_bytes = g_chunk_bytes});
+  tributary::client::Client grpc_only({.target = serve.target(),
+                                       .client_id = "grpc",
+                                       .chunk_bytes = g_chunk_bytes,
+                                       .bulk_push = false});
+  auto joined = bulk.Join(job);
+  if (!joined || !grpc_only.Join(job)) return 1;
+  if (joined->bulk_push_port() == 0) {
+    std::fprintf(stderr, "ingest: the node offers no bulk push port\n");
+    return 1;
+  }
   std::vector<float> update(params);
   tributary::client::SyntheticUpdate(1, 0, 1, update);
   const double mb = params * 4 / 1e6;
   std::vector<char> src(params * 4, 1), dst(params * 4, 0);
-  // Warm-up: first push (pool pages, connections) and first TCP transfer are not timed.
+  // Warm-up: first pushes (pool pages, connections) and first TCP transfer are not timed.
   std::vector<float> model;
-  for (uint32_t r = 1; r <= 2; ++r) {
-    if (!c.Push(job, r, update, 10) || !c.PullInto(job, r, true, &model)) return 1;
+  uint32_t round = 0;
+  for (auto* c : {&bulk, &grpc_only}) {
+    ++round;
+    if (!c->Push(job, round, update, 10) || !c->PullInto(job, round, true, &model)) return 1;
   }
   TcpTransfer(src, dst, src.size());
   // CPU time comes in clock ticks (10 ms): sum it over all reps rather than per push.
-  std::vector<double> grpc_mbs, tcp_mbs;
-  double gateway_cpu_s = 0, aggregator_cpu_s = 0, faults = 0;
-  for (int i = 0; i < reps; ++i) {
-    tcp_mbs.push_back(mb / TcpTransfer(src, dst, src.size()));
+  auto push = [&](tributary::client::Client& c, IngestFigures& f) {
+    ++round;
     auto before = Stat(serve.pid());
     std::map<pid_t, ProcStat> kids;
     for (pid_t k : Children(serve.pid())) kids[k] = Stat(k);
     auto t0 = Clock::now();
-    auto r = c.Push(job, i + 3, update, 10);
+    auto r = c.Push(job, round, update, 10);
     double s = Since(t0);
     if (!r) {
       std::fprintf(stderr, "push: %s\n", r.error().ToString().c_str());
-      return 1;
+      std::exit(1);
     }
     auto after = Stat(serve.pid());
     // Let the round's aggregation finish before reading the children's CPU.
-    (void)c.PullInto(job, i + 3, true, &model);
-    double agg = 0;
-    for (auto& [k, st] : kids) agg += Stat(k).cpu_s - st.cpu_s;
-    grpc_mbs.push_back(mb / s);
-    gateway_cpu_s += after.cpu_s - before.cpu_s;
-    aggregator_cpu_s += agg;
-    faults += double(after.minflt - before.minflt);
+    (void)c.PullInto(job, round, true, &model);
+    for (auto& [k, st] : kids) f.aggregator_cpu_s += Stat(k).cpu_s - st.cpu_s;
+    f.mb_s.push_back(mb / s);
+    f.gateway_cpu_s += after.cpu_s - before.cpu_s;
+    f.faults += double(after.minflt - before.minflt);
+  };
+  std::vector<double> tcp_mbs;
+  IngestFigures over_bulk, over_grpc;
+  for (int i = 0; i < reps; ++i) {
+    tcp_mbs.push_back(mb / TcpTransfer(src, dst, src.size()));
+    push(bulk, over_bulk);
+    push(grpc_only, over_grpc);
   }
-  std::printf("| update | gateway MB/s | raw TCP MB/s | ratio | gateway CPU ms/MB | aggregator CPU ms/MB | gateway faults/push |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
-  std::printf("| %.1f MB x %d | %.0f (%.0f-%.0f) | %.0f (%.0f-%.0f) | %.2f | %.3f | %.3f | %.0f |\n", mb,
-              reps, Median(grpc_mbs), *std::min_element(grpc_mbs.begin(), grpc_mbs.end()),
-              *std::max_element(grpc_mbs.begin(), grpc_mbs.end()), Median(tcp_mbs),
-              *std::min_element(tcp_mbs.begin(), tcp_mbs.end()),
-              *std::max_element(tcp_mbs.begin(), tcp_mbs.end()),
-              Median(grpc_mbs) / Median(tcp_mbs), gateway_cpu_s * 1e3 / (mb * reps),
-              aggregator_cpu_s * 1e3 / (mb * reps), faults / reps);
-  WriteJson({{"scenario", "ingest"},
-             {"params", params},
-             {"gateway_mb_s", grpc_mbs},
-             {"tcp_mb_s", tcp_mbs},
-             {"gateway_cpu_ms_per_mb", gateway_cpu_s * 1e3 / (mb * reps)},
-             {"aggregator_cpu_ms_per_mb", aggregator_cpu_s * 1e3 / (mb * reps)},
-             {"gateway_faults_per_push", faults / reps}});
+  auto range = [](const std::vector<double>& v) {
+    char out[64];
+    std::snprintf(out, sizeof(out), "%.0f (%.0f-%.0f)", Median(v),
+                  *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
+    return std::string(out);
+  };
+  std::printf("%.1f MB x %d pushes per transport; raw TCP MB/s %s\n", mb, reps,
+              range(tcp_mbs).c_str());
+  std::printf(
+      "| push | gateway MB/s | ratio to TCP | gateway CPU ms/MB | aggregator CPU ms/MB | "
+      "gateway faults/push |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  nlohmann::json json{{"scenario", "ingest"}, {"params", params}, {"tcp_mb_s", tcp_mbs}};
+  for (auto [name, f] : {std::pair{"bulk", &over_bulk}, std::pair{"grpc", &over_grpc}}) {
+    std::printf("| %s | %s | %.2f | %.3f | %.3f | %.0f |\n", name, range(f->mb_s).c_str(),
+                Median(f->mb_s) / Median(tcp_mbs), f->gateway_cpu_s * 1e3 / (mb * reps),
+                f->aggregator_cpu_s * 1e3 / (mb * reps), f->faults / reps);
+    json[name] = {{"gateway_mb_s", f->mb_s},
+                  {"gateway_cpu_ms_per_mb", f->gateway_cpu_s * 1e3 / (mb * reps)},
+                  {"aggregator_cpu_ms_per_mb", f->aggregator_cpu_s * 1e3 / (mb * reps)},
+                  {"gateway_faults_per_push", f->faults / reps}};
+  }
+  WriteJson(json);
   return 0;
 }
 
@@ -375,8 +405,10 @@ class TributaryRoundServer final : public RoundServer {
       std::vector<float> model_;
     };
     return std::make_unique<Client>(
-        job_, tributary::client::ClientOptions{.target = serve_.target(),
-                                               .client_id = "c" + std::to_string(i)},
+        job_,
+        tributary::client::ClientOptions{.target = serve_.target(),
+                                         .client_id = "c" + std::to_string(i),
+                                         .bulk_push = g_bulk_push},
         channels_[i % channels_.size()]);
   }
   double AggregateSeconds(uint32_t round) override {
@@ -691,6 +723,7 @@ int main(int argc, char** argv) {
     if (k == "--chunk-kb") g_chunk_bytes = std::stoul(argv[i + 1]) << 10;
     if (k == "--serve-arg") g_serve_args.push_back(argv[i + 1]);
     if (k == "--fan-in") g_fan_in = std::stoul(argv[i + 1]);
+    if (k == "--push") g_bulk_push = std::string(argv[i + 1]) != "grpc";
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(server, clients, params, rounds);
@@ -700,6 +733,6 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: e2e_bench ingest|round|tcp|idle|start [--params P] [--reps R] "
                "[--clients N] [--rounds R] [--server tributary|baseline] [--bytes B] "
-               "[--json FILE] [--serve-arg ARG ...] [--fan-in K]\n");
+               "[--json FILE] [--serve-arg ARG ...] [--fan-in K] [--push bulk|grpc]\n");
   return 2;
 }

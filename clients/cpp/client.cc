@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "clients/cpp/bulk_push_client.h"
 #include "common/stream_copy.h"
 #include "proto/wire_format.h"
 #include "tributary/v1/client.grpc.pb.h"
@@ -121,7 +122,8 @@ Result<std::shared_ptr<grpc::Channel>> CreateChannel(const ClientOptions& option
   return grpc::CreateCustomChannel(options.target, grpc::SslCredentials(ssl), args);
 }
 
-Client::Client(ClientOptions options) : options_(std::move(options)) {
+Client::Client(ClientOptions options)
+    : options_(std::move(options)), bulk_(std::make_unique<BulkPushClient>(options_.call_timeout)) {
   auto channel = CreateChannel(options_);
   if (channel) {
     channel_ = std::move(*channel);
@@ -131,7 +133,9 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
 }
 
 Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
-    : options_(std::move(options)), channel_(std::move(channel)) {}
+    : options_(std::move(options)),
+      channel_(std::move(channel)),
+      bulk_(std::make_unique<BulkPushClient>(options_.call_timeout)) {}
 
 Client::~Client() = default;
 
@@ -204,6 +208,7 @@ Result<v1::JoinReply> Client::JoinOnce(uint64_t job,
     if (!s.ok()) return s;
     std::lock_guard lock(tokens_mu_);
     access_tokens_[job] = reply.access_token();
+    bulk_ports_[job] = static_cast<uint16_t>(reply.bulk_push_port());
     return reply;
   });
 }
@@ -256,6 +261,13 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
   h->set_task(task);
   h->set_dtype(v1::DTYPE_FLOAT32);
   h->set_total_bytes(bytes);
+  if (const uint16_t port = BulkPortOf(job); port != 0) {
+    auto pushed =
+        bulk_->Push(TargetHost(TargetOf(job)), port, *h, AccessToken(job), std::as_bytes(update));
+    if (pushed) return *std::move(pushed);
+    std::lock_guard lock(tokens_mu_);  // unreachable: gRPC from now on
+    bulk_ports_[job] = 0;
+  }
   // Each chunk is hashed just before it is written, while the kernel's copy can still find it
   // in cache, and the checksum follows in the trailer: no pass over the whole update before
   // the first byte goes out.
@@ -288,6 +300,16 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
     return Status::Internal("push succeeded without a readable reply");
   }
   return reply;
+}
+
+uint16_t Client::BulkPortOf(uint64_t job) const {
+  if (!options_.bulk_push || !options_.tls_ca_file.empty() || !options_.tls_cert_file.empty() ||
+      !options_.tls_key_file.empty() || TargetHost(TargetOf(job)).empty()) {
+    return 0;
+  }
+  std::lock_guard lock(tokens_mu_);
+  auto it = bulk_ports_.find(job);
+  return it == bulk_ports_.end() ? 0 : it->second;
 }
 
 std::string Client::AccessToken(uint64_t job) const {

@@ -1,0 +1,204 @@
+#include "clients/cpp/bulk_push_client.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2)
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "proto/bulk_push.h"
+
+namespace tributary::client {
+namespace {
+
+namespace bulk = proto::bulk;
+
+constexpr std::size_t kMaxIdlePerNode = 4;
+constexpr auto kMaxIdleAge = std::chrono::seconds(30);  // half the node's default idle timeout
+constexpr std::size_t kSendBytes = 256u << 10;          // hashed, then sent while still in cache
+
+Status SocketError(const std::string& what) {
+  return Status::Unavailable("bulk push connection: " + what + ": " + std::strerror(errno));
+}
+
+Status SendAll(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t sent = send(fd, p, n, MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent <= 0) return SocketError("send");
+    p += sent;
+    n -= static_cast<std::size_t>(sent);
+  }
+  return Status::Ok();
+}
+
+// Fills `out` from the socket. `*closed`: the node had closed the connection before the first
+// byte (an idle connection it let go).
+Status RecvAll(int fd, void* out, std::size_t n, bool* closed = nullptr) {
+  auto* p = static_cast<char*>(out);
+  const std::size_t want = n;
+  while (n > 0) {
+    const ssize_t got = recv(fd, p, n, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      if (closed) *closed = n == want && (got == 0 || errno == ECONNRESET);
+      if (got == 0) return Status::Unavailable("bulk push connection closed by the node");
+      return SocketError("recv");
+    }
+    p += got;
+    n -= static_cast<std::size_t>(got);
+  }
+  return Status::Ok();
+}
+
+// Reads one Answer; OK carries the reply's bytes.
+Result<std::string> ReadAnswer(int fd, bool* closed) {
+  uint8_t prefix[bulk::kPrefixBytes];
+  TRIBUTARY_RETURN_IF_ERROR(RecvAll(fd, prefix, sizeof(prefix), closed));
+  TRIBUTARY_ASSIGN_OR_RETURN(bulk::AnswerPrefix a, bulk::DecodeAnswerPrefix(prefix));
+  std::string body(a.message_len + a.reply_len, '\0');
+  TRIBUTARY_RETURN_IF_ERROR(RecvAll(fd, body.data(), body.size()));
+  if (a.code != StatusCode::kOk) return Status(a.code, body.substr(0, a.message_len));
+  return body.substr(a.message_len);
+}
+
+}  // namespace
+
+std::string TargetHost(std::string_view target) {
+  if (target.starts_with("dns:///")) target.remove_prefix(7);
+  if (target.find("://") != std::string_view::npos || target.starts_with("unix:") ||
+      target.starts_with("ipv4:") || target.starts_with("ipv6:")) {
+    return {};
+  }
+  const std::size_t colon = target.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return {};
+  std::string_view host = target.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::string(host);
+}
+
+Result<UniqueFd> BulkPushClient::Connect(const std::string& host, uint16_t port) const {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
+    return Status::Unavailable("cannot resolve " + host);
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(found, freeaddrinfo);
+  const int connect_ms = static_cast<int>(std::min<int64_t>(timeout_.count(), 3000));
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    UniqueFd fd(socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) continue;
+    if (connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0) {
+      if (errno != EINPROGRESS) continue;
+      pollfd p{.fd = fd.get(), .events = POLLOUT, .revents = 0};
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (poll(&p, 1, connect_ms) != 1 ||
+          getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        continue;
+      }
+    }
+    fcntl(fd.get(), F_SETFL, fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+    const int one = 1;
+    setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    timeval tv{.tv_sec = static_cast<time_t>(timeout_.count() / 1000),
+               .tv_usec = static_cast<suseconds_t>(timeout_.count() % 1000 * 1000)};
+    setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+  }
+  return Status::Unavailable("cannot connect to the bulk push port " + host + ":" +
+                             std::to_string(port));
+}
+
+UniqueFd BulkPushClient::TakeIdle(const std::string& endpoint) {
+  std::lock_guard lock(mu_);
+  auto& idle = idle_[endpoint];
+  while (!idle.empty()) {
+    Idle entry = std::move(idle.back());
+    idle.pop_back();
+    if (std::chrono::steady_clock::now() - entry.since > kMaxIdleAge) continue;
+    char byte;  // a connection the node closed reads as end of stream
+    if (recv(entry.fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) continue;
+    return std::move(entry.fd);
+  }
+  return {};
+}
+
+void BulkPushClient::KeepIdle(const std::string& endpoint, UniqueFd fd) {
+  std::lock_guard lock(mu_);
+  auto& idle = idle_[endpoint];
+  if (idle.size() < kMaxIdlePerNode) {
+    idle.push_back({std::move(fd), std::chrono::steady_clock::now()});
+  }
+}
+
+std::optional<Result<v1::PushReply>> BulkPushClient::Push(const std::string& host, uint16_t port,
+                                                          const v1::UpdateHeader& header,
+                                                          std::string_view token,
+                                                          std::span<const std::byte> payload) {
+  const std::string endpoint = host + ":" + std::to_string(port);
+  const std::string hello = bulk::EncodeHello(header.SerializeAsString(), token);
+  for (;;) {
+    UniqueFd fd = TakeIdle(endpoint);
+    const bool kept = static_cast<bool>(fd);
+    if (!kept) {
+      auto fresh = Connect(host, port);
+      if (!fresh) return std::nullopt;
+      fd = std::move(*fresh);
+    }
+    bool closed = false;
+    Status s = SendAll(fd.get(), hello.data(), hello.size());
+    Result<std::string> opened = s.ok() ? ReadAnswer(fd.get(), &closed) : Result<std::string>(s);
+    if (!opened && kept && (closed || !s.ok())) continue;  // let go while idle: a fresh one
+    if (!opened) {
+      if (opened.error().code() == StatusCode::kUnavailable ||
+          opened.error().code() == StatusCode::kDataLoss) {
+        return opened.error();  // the connection broke
+      }
+      KeepIdle(endpoint, std::move(fd));  // refused: nothing follows, the connection is in step
+      return opened.error();
+    }
+    XXH3_state_t hash;
+    XXH3_64bits_reset(&hash);
+    for (std::size_t off = 0; s.ok() && off < payload.size(); off += kSendBytes) {
+      const std::size_t n = std::min(kSendBytes, payload.size() - off);
+      XXH3_64bits_update(&hash, payload.data() + off, n);
+      s = SendAll(fd.get(), payload.data() + off, n);
+    }
+    uint8_t checksum[8];
+    const uint64_t digest = XXH3_64bits_digest(&hash);
+    for (int i = 0; i < 8; ++i) checksum[i] = static_cast<uint8_t>(digest >> (8 * i));
+    if (s.ok()) s = SendAll(fd.get(), checksum, sizeof(checksum));
+    if (!s.ok()) return s;
+    auto answer = ReadAnswer(fd.get(), nullptr);
+    if (!answer) {
+      if (answer.error().code() != StatusCode::kUnavailable &&
+          answer.error().code() != StatusCode::kDataLoss) {
+        KeepIdle(endpoint, std::move(fd));
+      }
+      return answer.error();
+    }
+    v1::PushReply reply;
+    if (!reply.ParseFromString(*answer)) {
+      return Status::Internal("push succeeded without a readable reply");
+    }
+    KeepIdle(endpoint, std::move(fd));
+    return reply;
+  }
+}
+
+}  // namespace tributary::client

@@ -1,0 +1,61 @@
+// BulkPushServer: a node's listener for the bulk push protocol (proto/bulk_push.h), which
+// receives each update's payload with recv() straight into its shared-memory slot.
+//
+// Event-driven, in the manner of the userspace router: `threads` threads, each with an epoll
+// set of its own, share the listening socket (EPOLLEXCLUSIVE wakes one of them per arrival) and
+// own the connections they accept, so one thread alone touches a connection. Sockets are
+// non-blocking; a wakeup reads at most 1 MiB of one connection, 256 KiB per recv(), and the
+// connection's PushSession hashes and checks each piece while it is still in cache. The checks,
+// status codes and messages are those of ClientService.Push: both drive a PushSession.
+//
+// Bounds: at most `max_connections` connections (later ones are closed at once); a connection
+// that stalls in the middle of a Hello or a payload, or sits idle between pushes, for
+// `idle_timeout` is closed, aborting its push. A connection holds its Hello while it arrives
+// (at most 68 KiB) and nothing else; payload bytes go to the slot or, once a push is refused,
+// to a scratch buffer of its thread. The control plane must outlive the server.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "gateway/control_plane.h"
+#include "gateway/peer_identity.h"
+
+namespace tributary::gateway {
+
+struct BulkPushOptions {
+  std::string host = "127.0.0.1";  // address to listen on
+  int port = 0;                    // 0: any free port
+  unsigned threads = 0;            // 0: one per core, at most 4
+  std::size_t max_connections = 4096;
+  std::chrono::milliseconds idle_timeout{60'000};
+  AccessPolicy policy;  // its operator token admits initial-model pushes (round 0)
+};
+
+class BulkPushServer {
+ public:
+  static Result<std::unique_ptr<BulkPushServer>> Start(ControlPlane* control,
+                                                       BulkPushOptions options);
+  // Stops the threads and closes every connection, aborting the pushes still open.
+  ~BulkPushServer();
+
+  int port() const;
+
+  struct Stats {
+    uint64_t connections_open = 0;
+    uint64_t connections_accepted = 0;  // since the start
+    uint64_t pushes_committed = 0;      // updates accepted over bulk connections
+  };
+  Stats stats() const;
+
+ private:
+  class Impl;
+  explicit BulkPushServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tributary::gateway
