@@ -83,11 +83,6 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       return Status::InvalidArgument("chunk of " + std::to_string(chunk.length) +
                                      " bytes is not a whole number of float32 values");
     }
-    if (session_.received() + chunk.length > session_.expected()) {
-      return Status::InvalidArgument("update stream carries more than the " +
-                                     std::to_string(session_.expected()) +
-                                     " bytes its header declared");
-    }
     std::size_t left = chunk.length;
     for (std::size_t i = chunk.slice; left > 0 && i < slices.size(); ++i) {
       const uint8_t* src = slices[i].begin() + (i == chunk.slice ? chunk.offset : 0);

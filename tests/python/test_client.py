@@ -1,12 +1,15 @@
 """The Python SDK against a real `tributary serve`: a round of numpy updates, the model pulled
 back, and the server's refusals raised as TributaryError with their gRPC codes."""
 
+import socket
+import urllib.request
+
 import grpc
 import numpy as np
 import pytest
 
 import tributary
-from serving import create_job
+from serving import create_job, serve
 from tributary.v1 import job_pb2
 
 
@@ -33,9 +36,10 @@ def test_round_of_numpy_updates_is_averaged(server):
         c.close()
 
 
-def test_refusals_raise_with_their_grpc_codes(server):
+@pytest.mark.parametrize("bulk_push", [True, False], ids=["bulk", "grpc"])
+def test_refusals_raise_with_their_grpc_codes(server, bulk_push):
     job = create_job(server, 1000, clients_per_round=2)
-    with tributary.Client(server, "refused", max_attempts=1) as c:
+    with tributary.Client(server, "refused", max_attempts=1, bulk_push=bulk_push) as c:
         with pytest.raises(ValueError):
             c.pull()  # no job joined yet
         c.join(job)
@@ -59,6 +63,28 @@ def test_refusals_raise_with_their_grpc_codes(server):
         with pytest.raises(tributary.TributaryError) as twice:
             c.push(np.ones(1000, np.float32), num_examples=1, round=1)
         assert twice.value.code == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_pushes_go_over_the_bulk_port_beside_grpc_ones():
+    with socket.socket() as probe:  # a free port for /metrics
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    with serve("--metrics-listen", f"127.0.0.1:{metrics_port}") as target:
+        job = create_job(target, 100_001, clients_per_round=2)
+        rng = np.random.default_rng(9)
+        ua, ub = (rng.standard_normal(100_001).astype(np.float32) for _ in range(2))
+        with tributary.Client(target, "a") as a, \
+                tributary.Client(target, "b", bulk_push=False) as b:
+            assert a.join(job).bulk_push_port > 0
+            b.join(job)
+            a.push(ua, num_examples=10, round=1)
+            b.push(ub, num_examples=30, round=1)
+            model = a.pull(1)
+        expected = (10 * ua.astype(np.float64) + 30 * ub) / 40
+        assert np.max(np.abs(model - expected)) <= 1e-5 * np.max(np.abs(expected))
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+            metrics = r.read().decode()
+        assert "\ntributary_bulk_pushes_total 1\n" in metrics
 
 
 def test_delta_updates_step_from_the_initial_model(server):

@@ -17,7 +17,7 @@ import grpc
 import numpy as np
 import xxhash
 
-from tributary import _wire
+from tributary import _bulk, _wire
 from tributary.v1 import client_pb2, job_pb2
 
 _PUSH = "/tributary.v1.ClientService/Push"
@@ -101,6 +101,10 @@ class Client:
         Paths of this client's PEM certificate and key, for gateways that require client
         certificates (mutual TLS); the certificate's CN must equal ``client_id``. Give both or
         neither. Default: None.
+    bulk_push : bool, optional
+        Push over the node's bulk push port (``JoinReply.bulk_push_port``: plain TCP, received
+        straight into shared memory) where it names one and this client does not use TLS; over
+        gRPC otherwise, and when that port cannot be reached. Default: True.
     """
 
     def __init__(self, target: str, client_id: str, *, enrolment_token: Optional[str] = None,
@@ -108,7 +112,8 @@ class Client:
                  max_attempts: int = 8, initial_backoff: float = 0.05,
                  max_backoff: float = 2.0, chunk_bytes: int = 1 << 20,
                  timeout: float = 600.0, tls_ca: Optional[str] = None,
-                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None):
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
+                 bulk_push: bool = True):
         self._options = [("grpc.max_receive_message_length", 8 << 20)]
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
@@ -130,12 +135,17 @@ class Client:
         self._max_backoff = max_backoff
         self._chunk_bytes = max(4, min(chunk_bytes, 4 << 20) // 4 * 4)
         self._timeout = timeout
+        self._bulk = _bulk.BulkPusher(timeout) if bulk_push and self._credentials is None \
+            else None
+        self._bulk_ports: dict = {}  # job id -> its node's bulk push port (0: none)
         self.job: Optional[int] = None
 
     def close(self) -> None:
         for connection in self._placed.values():
             connection.channel.close()
         self._home.channel.close()
+        if self._bulk is not None:
+            self._bulk.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -161,6 +171,7 @@ class Client:
             reply = self._with_retries(lambda: there.join(request, timeout=self._timeout))
             self._placed[job] = there
         self._access_tokens[job] = reply.access_token
+        self._bulk_ports[job] = reply.bulk_push_port
         self.job = job
         return reply
 
@@ -214,9 +225,19 @@ class Client:
                 checksum=digest.intdigest())).SerializeToString()
 
         job_id = header.header.job_id
-        return self._on_node(job_id, lambda node: self._with_retries(
-            lambda: node.push(messages(), timeout=self._timeout,
-                              metadata=self._metadata(job_id))))
+
+        def attempt(node: _Connection) -> client_pb2.PushReply:
+            host = _bulk.target_host(node.target)
+            port = self._bulk_ports.get(job_id, 0)
+            if self._bulk is not None and host is not None and port:
+                token = self._access_tokens.get(job_id) or self._access_token or ""
+                reply = self._bulk.push(host, port, header.header, token, view)
+                if reply is not None:
+                    return reply
+                self._bulk_ports[job_id] = 0  # unreachable: gRPC from now on
+            return node.push(messages(), timeout=self._timeout, metadata=self._metadata(job_id))
+
+        return self._on_node(job_id, lambda node: self._with_retries(lambda: attempt(node)))
 
     def tasks(self, round: int, *, wait: bool = True,
               job: Optional[int] = None) -> client_pb2.TasksReply:
@@ -282,6 +303,9 @@ class Client:
             except grpc.RpcError as e:
                 if e.code() not in _RETRYABLE or n == self._max_attempts:
                     raise TributaryError(e.code(), e.details()) from None
+            except _bulk.Refused as e:
+                if e.code not in _RETRYABLE or n == self._max_attempts:
+                    raise TributaryError(e.code, e.details) from None
             time.sleep(random.uniform(backoff / 2, backoff))
             backoff = min(self._max_backoff, backoff * 2)
         raise AssertionError("unreachable")

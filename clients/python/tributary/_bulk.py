@@ -1,0 +1,168 @@
+"""The bulk push protocol (``proto/bulk_push.h``): a push over a plain TCP connection to a
+node's bulk push port (``JoinReply.bulk_push_port``), which the node receives straight into
+shared memory. Connections are kept between pushes (a few per node); one the node has closed
+while it sat idle is noticed before the payload goes out, and the push takes a fresh one."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from typing import Optional
+
+import grpc
+import xxhash
+
+from tributary.v1 import client_pb2
+
+MAGIC = 0x31504254  # "TBP1"
+_PREFIX = struct.Struct("<IIII")
+_MAX_BODY = 64 << 10
+_SEND_BYTES = 256 << 10  # hashed, then sent while still in cache
+_MAX_IDLE = 4            # kept connections per node
+_MAX_IDLE_AGE = 30.0     # seconds; half the node's default idle timeout
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class Refused(Exception):
+    """The node's answer was not OK: ``code`` is the grpc.StatusCode, ``details`` its text."""
+
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+class _Broken(Exception):
+    """The connection failed in the middle of an exchange."""
+
+
+def target_host(target: str) -> Optional[str]:
+    """The host of a gRPC target (``HOST:PORT``, ``[V6]:PORT``, ``dns:///HOST:PORT``), or None
+    when it names none a socket can reach directly."""
+    if target.startswith("dns:///"):
+        target = target[7:]
+    if "://" in target or target.startswith(("unix:", "ipv4:", "ipv6:")):
+        return None
+    host, sep, _ = target.rpartition(":")
+    if not sep or not host:
+        return None
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        piece = sock.recv(n - len(out))
+        if not piece:
+            raise _Broken("connection closed by the node")
+        out += piece
+    return bytes(out)
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """Reads one Answer: the reply's bytes, or Refused."""
+    code, message_len, reply_len, _ = _PREFIX.unpack(_recv_exact(sock, _PREFIX.size))
+    if code not in _CODES or message_len > _MAX_BODY or reply_len > _MAX_BODY:
+        raise _Broken("malformed answer")
+    body = _recv_exact(sock, message_len + reply_len)
+    if code != 0:
+        raise Refused(_CODES[code], body[:message_len].decode(errors="replace"))
+    return body[message_len:]
+
+
+class BulkPusher:
+    """Pushes over bulk push ports; thread-safe."""
+
+    def __init__(self, timeout: float):
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._idle: dict = {}  # (host, port) -> [(socket, idle since)]
+
+    def _take_idle(self, endpoint) -> Optional[socket.socket]:
+        with self._lock:
+            idle = self._idle.get(endpoint, [])
+            while idle:
+                sock, since = idle.pop()
+                # A connection the node closed reads as end of stream; a live one has nothing.
+                sock.setblocking(False)
+                try:
+                    closed = (time.monotonic() - since > _MAX_IDLE_AGE or
+                              sock.recv(1, socket.MSG_PEEK) == b"")
+                except BlockingIOError:
+                    closed = False
+                except OSError:
+                    closed = True
+                sock.settimeout(self._timeout)
+                if not closed:
+                    return sock
+                sock.close()
+        return None
+
+    def _keep_idle(self, endpoint, sock: socket.socket) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(endpoint, [])
+            if len(idle) < _MAX_IDLE:
+                idle.append((sock, time.monotonic()))
+                return
+        sock.close()
+
+    def push(self, host: str, port: int, header: client_pb2.UpdateHeader, token: str,
+             payload: memoryview) -> Optional[client_pb2.PushReply]:
+        """Pushes ``payload`` as ``header`` describes; the node's PushReply, Refused with its
+        answer, or Refused(UNAVAILABLE) when the connection broke in the middle. None when no
+        connection could be made (push over gRPC instead)."""
+        endpoint = (host, port)
+        header_bytes = header.SerializeToString()
+        token_bytes = token.encode()
+        hello = _PREFIX.pack(MAGIC, len(header_bytes), len(token_bytes), 0) + header_bytes + \
+            token_bytes
+        while True:
+            sock = self._take_idle(endpoint)
+            kept = sock is not None
+            if not kept:
+                try:
+                    sock = socket.create_connection(endpoint, timeout=min(self._timeout, 3.0))
+                except OSError:
+                    return None
+                sock.settimeout(self._timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                try:
+                    sock.sendall(hello)
+                    _answer(sock)
+                except (_Broken, OSError):
+                    sock.close()
+                    if kept:
+                        continue  # the node let it go while idle: a fresh connection
+                    raise
+                except Refused:
+                    self._keep_idle(endpoint, sock)  # nothing follows a refused Hello
+                    raise
+                digest = xxhash.xxh3_64()
+                for off in range(0, len(payload), _SEND_BYTES):
+                    piece = payload[off:off + _SEND_BYTES]
+                    digest.update(piece)
+                    sock.sendall(piece)
+                sock.sendall(struct.pack("<Q", digest.intdigest()))
+                try:
+                    reply = client_pb2.PushReply.FromString(_answer(sock))
+                except Refused as e:
+                    if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS):
+                        self._keep_idle(endpoint, sock)
+                    else:
+                        sock.close()
+                    raise
+                self._keep_idle(endpoint, sock)
+                return reply
+            except (_Broken, OSError) as e:
+                sock.close()
+                raise Refused(grpc.StatusCode.UNAVAILABLE, f"bulk push connection: {e}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for idle in self._idle.values():
+                for sock, _ in idle:
+                    sock.close()
+            self._idle.clear()
