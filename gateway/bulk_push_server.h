@@ -11,7 +11,7 @@
 // Bounds: at most `max_connections` connections (later ones are closed at once); a connection
 // that stalls in the middle of a Hello or a payload, or sits idle between pushes, for
 // `idle_timeout` is closed, aborting its push. A connection holds its Hello while it arrives
-// (at most 68 KiB) and nothing else; payload bytes go to the slot or, once a push is refused,
+// (at most 8 KiB) and nothing else; payload bytes go to the slot or, once a push is refused,
 // to a scratch buffer of its thread. The control plane must outlive the server.
 #pragma once
 

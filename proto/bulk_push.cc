@@ -34,11 +34,13 @@ Result<HelloPrefix> DecodeHelloPrefix(const uint8_t* p) {
   HelloPrefix h{.header_len = GetU32(p + 4), .token_len = GetU32(p + 8)};
   if (h.header_len == 0 || h.header_len > kMaxHeaderBytes) {
     return Status::InvalidArgument("bulk push header of " + std::to_string(h.header_len) +
-                                   " bytes (1 to 65536 allowed)");
+                                   " bytes (1 to " + std::to_string(kMaxHeaderBytes) +
+                                   " allowed)");
   }
   if (h.token_len > kMaxTokenBytes) {
     return Status::InvalidArgument("bulk push token of " + std::to_string(h.token_len) +
-                                   " bytes (at most 4096 allowed)");
+                                   " bytes (at most " + std::to_string(kMaxTokenBytes) +
+                                   " allowed)");
   }
   return h;
 }

@@ -38,7 +38,7 @@ namespace tributary::proto::bulk {
 
 inline constexpr uint32_t kMagic = 0x31504254;   // "TBP1"
 inline constexpr std::size_t kPrefixBytes = 16;  // of a Hello and of an Answer
-inline constexpr uint32_t kMaxHeaderBytes = 64u << 10;
+inline constexpr uint32_t kMaxHeaderBytes = 4u << 10;
 inline constexpr uint32_t kMaxTokenBytes = 4u << 10;
 inline constexpr uint32_t kMaxMessageBytes = 64u << 10;  // an Answer's message, and its reply
 

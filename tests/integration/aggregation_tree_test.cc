@@ -7,7 +7,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <regex>
@@ -68,21 +67,10 @@ TEST(AggregationTreeTest, TwoHundredClientsAggregateInAnAutoscaledTreeOfFanInFou
       }
     }
   });
-  std::atomic<bool> running{true};
-  std::atomic<double> most_instances{0};
-  std::thread sampler([&] {
-    while (running) {
-      const double n = MetricValue(serve.Metrics(), "tributary_aggregator_instances");
-      if (n > most_instances) most_instances = n;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  });
   std::string out;
   const int rc = RunTributary({"sim", "--server", serve.target(), "--job", std::to_string(job),
                                "--clients", std::to_string(kClients)},
                               &out);
-  running = false;
-  sampler.join();
   watcher.join();
   ASSERT_EQ(rc, 0) << out;  // every published model is the exact weighted average
   EXPECT_NE(out.find(std::to_string(kRounds) + " rounds verified"), std::string::npos) << out;
@@ -91,8 +79,6 @@ TEST(AggregationTreeTest, TwoHundredClientsAggregateInAnAutoscaledTreeOfFanInFou
   ASSERT_EQ(shapes.size(), kRounds);
   for (const auto& shape : shapes) EXPECT_EQ(shape, (std::vector<uint32_t>{50, 13, 4, 1}));
 
-  // The pool grew with the arrival rate from the one process it started with.
-  EXPECT_GE(most_instances.load(), 2) << "the autoscaler never added a process";
   const std::string metrics = serve.Metrics();
   EXPECT_GT(MetricValue(metrics, "tributary_aggregator_arrival_rate"), 0);
   EXPECT_EQ(MetricValue(metrics, "tributary_aggregator_service_rate"), 100);
@@ -102,6 +88,9 @@ TEST(AggregationTreeTest, TwoHundredClientsAggregateInAnAutoscaledTreeOfFanInFou
   ASSERT_TRUE(std::regex_search(
       metrics, started, std::regex("\ntributary_aggregator_processes_started_total ([0-9]+)\n")))
       << metrics;
+  // The pool grew with the arrival rate from the one process it started with (counted when
+  // started: a round may end before a new process is ready, and the pool shrinks again).
+  EXPECT_GE(std::stoi(started[1]), 2) << "the autoscaler never added a process";
   EXPECT_LE(std::stoi(started[1]), 2 * 4) << "processes were started instead of reused";
 
   // Idle after the job: the pool goes back to zero.
