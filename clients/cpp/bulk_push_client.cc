@@ -59,6 +59,13 @@ Status RecvAll(int fd, void* out, std::size_t n, bool* closed = nullptr) {
   return Status::Ok();
 }
 
+// Whether a failed exchange may have left the connection out of step with the protocol: it
+// broke (UNAVAILABLE) or an Answer was unreadable (DATA_LOSS; also the code of a checksum
+// refusal, for which dropping the connection costs only a reconnect).
+bool OutOfStep(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDataLoss;
+}
+
 // Reads one Answer; OK carries the reply's bytes.
 Result<std::string> ReadAnswer(int fd, bool* closed) {
   uint8_t prefix[bulk::kPrefixBytes];
@@ -165,11 +172,8 @@ std::optional<Result<v1::PushReply>> BulkPushClient::Push(const std::string& hos
     Result<std::string> opened = s.ok() ? ReadAnswer(fd.get(), &closed) : Result<std::string>(s);
     if (!opened && kept && (closed || !s.ok())) continue;  // let go while idle: a fresh one
     if (!opened) {
-      if (opened.error().code() == StatusCode::kUnavailable ||
-          opened.error().code() == StatusCode::kDataLoss) {
-        return opened.error();  // the connection broke
-      }
-      KeepIdle(endpoint, std::move(fd));  // refused: nothing follows, the connection is in step
+      // Refused: nothing follows, the connection is in step and may serve the next push.
+      if (!OutOfStep(opened.error())) KeepIdle(endpoint, std::move(fd));
       return opened.error();
     }
     XXH3_state_t hash;
@@ -186,10 +190,7 @@ std::optional<Result<v1::PushReply>> BulkPushClient::Push(const std::string& hos
     if (!s.ok()) return s;
     auto answer = ReadAnswer(fd.get(), nullptr);
     if (!answer) {
-      if (answer.error().code() != StatusCode::kUnavailable &&
-          answer.error().code() != StatusCode::kDataLoss) {
-        KeepIdle(endpoint, std::move(fd));
-      }
+      if (!OutOfStep(answer.error())) KeepIdle(endpoint, std::move(fd));
       return answer.error();
     }
     v1::PushReply reply;

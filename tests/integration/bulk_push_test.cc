@@ -215,6 +215,38 @@ TEST_F(BulkPushTest, EachBadBulkPushIsRefusedAndTheRoundStaysExact) {
   EXPECT_EQ(MetricValue(serve_.Metrics(), "tributary_bulk_pushes_total"), 2);
 }
 
+TEST(BulkPushCredentialsTest, ARestrictedJobNeedsTheTokenOfItsClientOverTheBulkPort) {
+  ServeProcess serve({"--insecure"});
+  ASSERT_TRUE(serve.ok());
+  v1::JobSpec spec;  // open to alice and bob only
+  spec.set_params(kParams);
+  spec.set_rounds(1);
+  spec.set_clients_per_round(2);
+  for (const char* id : {"alice", "bob"}) spec.mutable_access()->add_allowed_clients(id);
+  const uint64_t job = serve.CreateJob(spec);
+  ASSERT_NE(job, 0u);
+  client::Client alice_sdk({.target = serve.target(), .client_id = "alice"});
+  auto alice = alice_sdk.Join(job);
+  ASSERT_TRUE(alice) << alice.error();
+  ASSERT_GT(alice->bulk_push_port(), 0u);
+  const auto values = Values(3);
+
+  BulkConnection conn(static_cast<int>(alice->bulk_push_port()));
+  ASSERT_TRUE(conn.connected());
+  ExpectRefused(conn.Hello(Header(job, 1, "alice", values)), StatusCode::kUnauthenticated, "token");
+  ExpectRefused(conn.Hello(Header(job, 1, "alice", values), std::string(64, 'f')),
+                StatusCode::kUnauthenticated, "token");
+  ExpectRefused(conn.Hello(Header(job, 1, "bob", values), alice->access_token()),
+                StatusCode::kUnauthenticated, "token");
+  EXPECT_EQ(serve.GetJob(job).updates_in_round(), 0u);
+
+  ASSERT_TRUE(conn.Hello(Header(job, 1, "alice", values), alice->access_token()).ok());
+  conn.SendPayload(values);
+  conn.SendChecksum(Checksum(values));
+  ASSERT_TRUE(conn.Answer().ok());
+  EXPECT_EQ(conn.reply().updates_in_round(), 1u);
+}
+
 // Rounds whose updates all come from the SDK, `bulk` ones over the bulk port; the number of
 // updates the node accepted there.
 double SdkRounds(ServeProcess& serve, uint64_t job, bool bulk) {

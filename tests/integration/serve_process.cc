@@ -125,13 +125,17 @@ std::vector<pid_t> ServeProcess::Children() const {
 uint64_t ServeProcess::CreateJob(uint64_t params, uint32_t rounds, uint32_t clients_per_round,
                                  uint32_t shards, double deadline_s, uint32_t min_clients) {
   v1::JobSpec spec;
-  spec.set_name("test");
   spec.set_params(params);
   spec.set_rounds(rounds);
   spec.set_clients_per_round(clients_per_round);
   spec.set_shards(shards);
   spec.set_deadline_s(deadline_s);
   spec.set_min_clients(min_clients);
+  return CreateJob(std::move(spec));
+}
+
+uint64_t ServeProcess::CreateJob(v1::JobSpec spec) {
+  if (spec.name().empty()) spec.set_name("test");
   grpc::ClientContext ctx;
   v1::JobInfo info;
   grpc::Status s = operator_->CreateJob(&ctx, spec, &info);

@@ -45,6 +45,8 @@ class ServeProcess {
   // CreateJob with the essentials; returns the job id (0 on failure, with the error logged).
   uint64_t CreateJob(uint64_t params, uint32_t rounds, uint32_t clients_per_round,
                      uint32_t shards = 0, double deadline_s = 0, uint32_t min_clients = 0);
+  // CreateJob with a whole spec (named "test" when it has no name).
+  uint64_t CreateJob(v1::JobSpec spec);
   v1::JobInfo GetJob(uint64_t job);
 
  private:
