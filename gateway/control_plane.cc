@@ -1121,6 +1121,10 @@ class ControlPlane::Impl {
 
   void OnInstanceReady(ebpf::InstanceId) {
     std::lock_guard lock(mu_);
+    // The idle time before a scale to zero counts from here at the earliest: a pool still
+    // starting (the node's first processes, or after Warm) is not idle.
+    last_busy_ = Clock::now();
+    instance_seen_ = true;
     if (warming_since_ != Clock::time_point()) {
       spdlog::info("first aggregator process back {:.3f} s after work arrived",
                    Seconds(Clock::now() - warming_since_));
@@ -2431,7 +2435,7 @@ class ControlPlane::Impl {
   }
 
   void ScaleToZeroWhenIdle(Clock::time_point now) {
-    if (options_.scale_to_zero_after.count() <= 0 || scaled_to_zero_) return;
+    if (options_.scale_to_zero_after.count() <= 0 || scaled_to_zero_ || !instance_seen_) return;
     if (Busy()) {
       last_busy_ = now;
       return;
@@ -2496,6 +2500,7 @@ class ControlPlane::Impl {
   uint64_t model_files_written_ = 0, model_files_skipped_ = 0;
   bool scaled_to_zero_ = false;
   Clock::time_point last_busy_ = Clock::now(), warming_since_;
+  bool instance_seen_ = false;  // an aggregator process has been ready (the pool has started)
   Autoscaler autoscaler_{{.min_instances = std::max<uint32_t>(1, options_.warm_instances),
                           .max_instances = options_.max_instances,
                           .service_rate = options_.instance_service_rate}};
