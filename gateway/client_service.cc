@@ -195,12 +195,7 @@ class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     model_ = std::move(*model);
     writing_ = true;
     v1::PullMessage msg;
-    auto* h = msg.mutable_header();
-    h->set_job_id(model_.job);
-    h->set_version(model_.version);
-    h->set_dtype(v1::DTYPE_FLOAT32);
-    h->set_total_bytes(model_.bytes);
-    h->set_checksum(model_.checksum);
+    *msg.mutable_header() = ModelHeaderOf(model_);
     bool own = false;
     grpc::SerializationTraits<v1::PullMessage>::Serialize(msg, &out_, &own);
     StartWrite(&out_);
@@ -299,7 +294,7 @@ grpc::ServerUnaryReactor* ClientServiceImpl::Join(grpc::CallbackServerContext* c
   if (joined) {
     *reply = std::move(*joined);
     reply->set_max_chunk_bytes(kMaxChunkBytes);
-    reply->set_bulk_push_port(bulk_push_port_);
+    reply->set_bulk_port(bulk_port_);
   }
   reactor->Finish(ToGrpc(joined.status()));
   return reactor;

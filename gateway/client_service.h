@@ -26,9 +26,9 @@ class ClientServiceImpl final
               v1::ClientService::WithRawCallbackMethod_Push<
                   v1::ClientService::WithCallbackMethod_Tasks<v1::ClientService::Service>>>> {
  public:
-  // `bulk_push_port`: the node's bulk push listener, which Join names to clients (0: none).
-  ClientServiceImpl(ControlPlane* control, AccessPolicy policy = {}, uint32_t bulk_push_port = 0)
-      : control_(control), policy_(std::move(policy)), bulk_push_port_(bulk_push_port) {}
+  // `bulk_port`: the node's bulk listener, which Join names to clients (0: none).
+  ClientServiceImpl(ControlPlane* control, AccessPolicy policy = {}, uint32_t bulk_port = 0)
+      : control_(control), policy_(std::move(policy)), bulk_port_(bulk_port) {}
 
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* request,
                                  v1::JoinReply* reply) override;
@@ -45,7 +45,7 @@ class ClientServiceImpl final
 
   ControlPlane* control_;
   AccessPolicy policy_;
-  uint32_t bulk_push_port_;
+  uint32_t bulk_port_;
 };
 
 }  // namespace tributary::gateway

@@ -3,22 +3,22 @@
 #include <signal.h>
 
 #define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2)
+#include <spdlog/spdlog.h>
 #include <xxhash.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
-#include <deque>
-#include <filesystem>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
 #include <unordered_set>
@@ -26,6 +26,7 @@
 #include <variant>
 
 #include "aggregator/rule_registry.h"
+#include "common/metrics_text.h"
 #include "gateway/aggregation_tree.h"
 #include "gateway/autoscaler.h"
 #include "gateway/checkpoint_store.h"
@@ -1176,8 +1177,7 @@ class ControlPlane::Impl {
     std::lock_guard lock(mu_);
     std::ostringstream o;
     auto metric = [&](const char* name, const char* type, const char* help, auto value) {
-      o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
-        << name << ' ' << value << '\n';
+      WriteMetric(o, name, type, help, value);
     };
     metric("tributary_pushes_started_total", "counter", "Push streams that sent a header.",
            pushes_started_);
@@ -2551,6 +2551,16 @@ Status ControlPlane::AuthorizeClient(uint64_t j, std::string_view c, std::string
 Result<PushTicket> ControlPlane::BeginPush(const v1::UpdateHeader& h) { return impl_->BeginPush(h); }
 Result<v1::PushReply> ControlPlane::CommitPush(PushTicket& t) { return impl_->CommitPush(t); }
 void ControlPlane::AbortPush(PushTicket& t) { impl_->AbortPush(t); }
+v1::ModelHeader ModelHeaderOf(const ModelRef& model) {
+  v1::ModelHeader h;
+  h.set_job_id(model.job);
+  h.set_version(model.version);
+  h.set_dtype(v1::DTYPE_FLOAT32);
+  h.set_total_bytes(model.bytes);
+  h.set_checksum(model.checksum);
+  return h;
+}
+
 uint64_t ControlPlane::PullModel(uint64_t j, int64_t v, bool wait,
                                  std::function<void(Result<ModelRef>)> done) {
   return impl_->PullModel(j, v, wait, std::move(done));

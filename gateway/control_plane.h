@@ -137,6 +137,9 @@ struct ModelRef {
   shm::SlotHandle slot;
 };
 
+// What a pull of `model` sends before its bytes.
+v1::ModelHeader ModelHeaderOf(const ModelRef& model);
+
 class ControlPlane {
  public:
   ControlPlane(ControlPlaneOptions options, ebpf::Router* router,

@@ -1,28 +1,28 @@
 #include "gateway/node.h"
 
-#include <algorithm>
-
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <httplib.h>
 #include <mutex>
-#include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
 
 #include "aggregator/plugin_rule.h"
+#include "common/metrics_text.h"
 #include "common/token_file.h"
 #include "ebpf/userspace_router.h"
 #ifdef TRIBUTARY_HAVE_BPF
 #include "ebpf/sk_msg_router.h"
 #endif
-#include "gateway/bulk_push_server.h"
+#include "gateway/bulk_server.h"
 #include "gateway/client_service.h"
 #include "gateway/control_plane.h"
 #include "gateway/keda_scaler.h"
@@ -131,7 +131,7 @@ class Node::Impl {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     if (metrics_) metrics_->stop();
     if (metrics_thread_.joinable()) metrics_thread_.join();
-    bulk_.reset();  // aborts the bulk pushes still streaming
+    bulk_.reset();  // aborts the bulk pushes still streaming, ends the bulk pulls
     directory_.Set(nullptr);
     if (peers_) peers_->Stop();  // its callbacks call the control plane
     runtime_.reset();
@@ -232,7 +232,7 @@ class Node::Impl {
     const AccessPolicy policy{.mutual_tls = !o.tls_client_ca_file.empty(),
                               .operators = o.operator_ids,
                               .operator_token = operator_token};
-    TRIBUTARY_RETURN_IF_ERROR(StartBulkPushes(o, policy));
+    TRIBUTARY_RETURN_IF_ERROR(StartBulkPort(o, policy));
     client_service_ = std::make_unique<ClientServiceImpl>(
         control_.get(), policy, bulk_ ? static_cast<uint32_t>(bulk_->port()) : 0);
     operator_service_ = std::make_unique<OperatorServiceImpl>(control_.get(), policy);
@@ -279,7 +279,7 @@ class Node::Impl {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
-  int bulk_push_port() const { return bulk_ ? bulk_->port() : 0; }
+  int bulk_port() const { return bulk_ ? bulk_->port() : 0; }
 
   void Wait() {
     std::unique_lock lock(mu_);
@@ -352,8 +352,8 @@ class Node::Impl {
     return ebpf::CreateUserspaceRouter();
   }
 
-  // The bulk push listener where `o` asks for one (see NodeOptions::bulk_listen).
-  Status StartBulkPushes(const NodeOptions& o, const AccessPolicy& policy) {
+  // The bulk listener where `o` asks for one (see NodeOptions::bulk_listen).
+  Status StartBulkPort(const NodeOptions& o, const AccessPolicy& policy) {
     if (o.bulk_listen == "off") return Status::Ok();
     const bool tls = !o.tls_cert_file.empty();
     if (tls) {
@@ -364,18 +364,17 @@ class Node::Impl {
     const std::string& address = o.bulk_listen.empty() ? o.listen : o.bulk_listen;
     const std::size_t colon = address.rfind(':');
     if (colon == std::string::npos) {
-      return Status::InvalidArgument("bulk push address " + address + " needs a port");
+      return Status::InvalidArgument("bulk address " + address + " needs a port");
     }
     std::string host = address.substr(0, colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
       host = host.substr(1, host.size() - 2);
     }
     const int port = o.bulk_listen.empty() ? 0 : std::atoi(address.c_str() + colon + 1);
-    auto bulk =
-        BulkPushServer::Start(control_.get(), {.host = host, .port = port, .policy = policy});
+    auto bulk = BulkServer::Start(control_.get(), {.host = host, .port = port, .policy = policy});
     if (!bulk) return bulk.error().WithContext("--bulk-listen");
     bulk_ = std::move(bulk).value();
-    spdlog::info("bulk pushes on {}:{}", host, bulk_->port());
+    spdlog::info("bulk port on {}:{}", host, bulk_->port());
     return Status::Ok();
   }
 
@@ -391,30 +390,26 @@ class Node::Impl {
       o << "# HELP tributary_router_info Router implementation in use.\n"
            "# TYPE tributary_router_info gauge\n"
         << "tributary_router_info{kind=\"" << router_->Kind() << "\"} 1\n";
-      o << "# HELP tributary_router_undelivered_total Descriptors that reached no instance.\n"
-           "# TYPE tributary_router_undelivered_total counter\n"
-        << "tributary_router_undelivered_total " << router_->Undelivered() << '\n';
+      WriteMetric(o, "tributary_router_undelivered_total", "counter",
+                  "Descriptors that reached no instance.", router_->Undelivered());
       o << "# HELP tributary_router_messages_total Descriptors delivered per instance.\n"
            "# TYPE tributary_router_messages_total counter\n";
       for (const auto& c : router_->Counters()) {
         o << "tributary_router_messages_total{instance=\"" << c.instance << "\"} " << c.messages
           << '\n';
       }
-      o << "# HELP tributary_aggregator_processes_started_total Aggregator processes started.\n"
-           "# TYPE tributary_aggregator_processes_started_total counter\n"
-        << "tributary_aggregator_processes_started_total " << runtime_->processes_started()
-        << '\n';
+      WriteMetric(o, "tributary_aggregator_processes_started_total", "counter",
+                  "Aggregator processes started.", runtime_->processes_started());
       if (bulk_) {
-        const BulkPushServer::Stats bulk = bulk_->stats();
-        o << "# HELP tributary_bulk_push_connections Bulk push connections open.\n"
-             "# TYPE tributary_bulk_push_connections gauge\n"
-          << "tributary_bulk_push_connections " << bulk.connections_open << '\n';
-        o << "# HELP tributary_bulk_push_connections_total Bulk push connections accepted.\n"
-             "# TYPE tributary_bulk_push_connections_total counter\n"
-          << "tributary_bulk_push_connections_total " << bulk.connections_accepted << '\n';
-        o << "# HELP tributary_bulk_pushes_total Updates accepted over bulk push connections.\n"
-             "# TYPE tributary_bulk_pushes_total counter\n"
-          << "tributary_bulk_pushes_total " << bulk.pushes_committed << '\n';
+        const BulkServer::Stats bulk = bulk_->stats();
+        WriteMetric(o, "tributary_bulk_connections", "gauge", "Bulk connections open.",
+                    bulk.connections_open);
+        WriteMetric(o, "tributary_bulk_connections_total", "counter", "Bulk connections accepted.",
+                    bulk.connections_accepted);
+        WriteMetric(o, "tributary_bulk_pushes_total", "counter",
+                    "Updates accepted over bulk connections.", bulk.pushes_committed);
+        WriteMetric(o, "tributary_bulk_pulls_total", "counter",
+                    "Models sent whole over bulk connections.", bulk.pulls_served);
       }
       res.set_content(o.str(), "text/plain; version=0.0.4");
     });
@@ -454,7 +449,7 @@ class Node::Impl {
   RuntimeDirectory directory_;
   std::unique_ptr<ControlPlane> control_;
   std::unique_ptr<runtime::NodeRuntime> runtime_;
-  std::unique_ptr<BulkPushServer> bulk_;
+  std::unique_ptr<BulkServer> bulk_;
   std::unique_ptr<ClientServiceImpl> client_service_;
   std::unique_ptr<KedaScaler> keda_scaler_;
   std::unique_ptr<OperatorServiceImpl> operator_service_;
@@ -480,7 +475,7 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;
 int Node::port() const { return impl_->port(); }
 int Node::metrics_port() const { return impl_->metrics_port(); }
-int Node::bulk_push_port() const { return impl_->bulk_push_port(); }
+int Node::bulk_port() const { return impl_->bulk_port(); }
 void Node::Wait() { impl_->Wait(); }
 void Node::Drain(std::chrono::milliseconds timeout) { impl_->Drain(timeout); }
 void Node::Shutdown() { impl_->Shutdown(); }

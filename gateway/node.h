@@ -19,7 +19,7 @@ namespace tributary::gateway {
 struct NodeOptions {
   std::string listen = "127.0.0.1:7070";  // gRPC address; port 0 picks a free port
   std::string metrics_listen;             // HOST:PORT of /metrics (port 0: any); empty: none
-  // HOST:PORT of the bulk push listener (proto/bulk_push.h; port 0: any). Empty (default): the
+  // HOST:PORT of the bulk listener (proto/bulk.h; port 0: any). Empty (default): the
   // host of `listen`, any port, where the gRPC port is plaintext, and none under TLS; "off":
   // none.
   std::string bulk_listen;
@@ -78,8 +78,8 @@ class Node {
   int port() const;
   // The port of /metrics (0 when not served).
   int metrics_port() const;
-  // The port of the bulk push listener (0 when there is none).
-  int bulk_push_port() const;
+  // The port of the bulk listener (0 when there is none).
+  int bulk_port() const;
   // Blocks until Shutdown() is called (from a signal handler thread, say).
   void Wait();
   // The first half of a graceful stop: health turns NOT_SERVING and the control plane drains

@@ -54,7 +54,7 @@ class PeerIdentity {
 // is an operator (under mutual TLS) and it carries the operator token (when the node has one).
 Status AdmitOperator(const grpc::ServerContextBase& ctx, const AccessPolicy& policy);
 // The operator-token half of AdmitOperator, for callers that come without a gRPC context (a
-// bulk push connection): OK when the node has no operator token or `token` is it. `peer`
+// bulk connection): OK when the node has no operator token or `token` is it. `peer`
 // names the caller in the log.
 Status AdmitOperatorToken(std::string_view token, const AccessPolicy& policy,
                           std::string_view peer);

@@ -1,5 +1,5 @@
 // PushSession: one update on its way into its shared-memory slot, whichever transport carries
-// its bytes (ClientService.Push over gRPC, or a bulk push connection, proto/bulk_push.h).
+// its bytes (ClientService.Push over gRPC, or a bulk connection, proto/bulk.h).
 //
 // Begin() authorizes the push and opens it (ControlPlane::BeginPush: the job, the round, the
 // client, the size, a slot of the pool). The bytes then come either from a transport's own

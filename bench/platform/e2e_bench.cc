@@ -1,11 +1,12 @@
 // End-to-end benchmarks of the single-node data path against a real `tributary serve`.
 //
 //   e2e_bench ingest [--params P] [--reps R]
-//     One client pushes a P-float update R times over the node's bulk push port and another R
-//     times over gRPC (one round each); beside them, in the same run and interleaved, the same
-//     bytes cross a raw loopback TCP connection (4 MiB writes into a pre-faulted buffer): the
-//     ceiling. Reports per transport throughput, the ratio, server CPU per MB and the server's
-//     page faults per push.
+//     One client pushes a P-float update R times over the node's bulk port and another R
+//     times over gRPC (one round each), and each pulls the model its round published once it
+//     is published; beside them, in the same run and interleaved, the same bytes cross a raw
+//     loopback TCP connection (4 MiB writes into a pre-faulted buffer): the ceiling. Reports
+//     per transport push and pull throughput, their ratios to TCP, server CPU per MB pushed
+//     and the server's page faults per push.
 //   e2e_bench round [--server tributary|baseline] [--clients N] [--params P] [--rounds R]
 //     N clients push concurrently to `tributary serve` or to the Flower-style baseline
 //     (bench/baseline/); reports per round the round time (start to published model pulled),
@@ -22,7 +23,8 @@
 //     round at once (warm). Reports both round times and their difference.
 // `--serve-arg ARG` (repeatable) passes ARG on to `tributary serve` (say, --shm-backend dpdk);
 // `--fan-in K` creates the round scenarios' jobs with that fan-in (a tree; default flat);
-// `--push grpc` makes the round scenario's clients push over gRPC (default: the bulk port).
+// `--transport grpc` makes the round scenario's clients push and pull over gRPC (default: the
+// bulk port).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -96,7 +98,7 @@ std::vector<pid_t> Children(pid_t pid) {
 }
 
 std::vector<std::string> g_serve_args;  // --serve-arg
-bool g_bulk_push = true;                // --push bulk|grpc: the round scenario's clients
+bool g_use_bulk_port = true;            // --transport bulk|grpc: the round scenario's clients
 uint32_t g_fan_in = 0;                  // --fan-in
 
 class Serve {
@@ -184,9 +186,9 @@ void WriteJson(const nlohmann::json& j) {
   std::ofstream(g_json_path) << j.dump(2) << '\n';
 }
 
-// What one transport's pushes in the ingest scenario measured.
+// What one transport's pushes and pulls in the ingest scenario measured.
 struct IngestFigures {
-  std::vector<double> mb_s;
+  std::vector<double> mb_s, pull_mb_s;
   double gateway_cpu_s = 0, aggregator_cpu_s = 0, faults = 0;
 };
 
@@ -199,11 +201,11 @@ int Ingest(uint64_t params, int reps) {
   tributary::client::Client grpc_only({.target = serve.target(),
                                        .client_id = "grpc",
                                        .chunk_bytes = g_chunk_bytes,
-                                       .bulk_push = false});
+                                       .use_bulk_port = false});
   auto joined = bulk.Join(job);
   if (!joined || !grpc_only.Join(job)) return 1;
-  if (joined->bulk_push_port() == 0) {
-    std::fprintf(stderr, "ingest: the node offers no bulk push port\n");
+  if (joined->bulk_port() == 0) {
+    std::fprintf(stderr, "ingest: the node offers no bulk port\n");
     return 1;
   }
   std::vector<float> update(params);
@@ -235,6 +237,10 @@ int Ingest(uint64_t params, int reps) {
     // Let the round's aggregation finish before reading the children's CPU.
     (void)c.PullInto(job, round, true, &model);
     for (auto& [k, st] : kids) f.aggregator_cpu_s += Stat(k).cpu_s - st.cpu_s;
+    // The published model once more: a pull that only moves bytes.
+    t0 = Clock::now();
+    if (!c.PullInto(job, round, false, &model)) std::exit(1);
+    f.pull_mb_s.push_back(mb / Since(t0));
     f.mb_s.push_back(mb / s);
     f.gateway_cpu_s += after.cpu_s - before.cpu_s;
     f.faults += double(after.minflt - before.minflt);
@@ -252,18 +258,21 @@ int Ingest(uint64_t params, int reps) {
                   *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
     return std::string(out);
   };
-  std::printf("%.1f MB x %d pushes per transport; raw TCP MB/s %s\n", mb, reps,
+  std::printf("%.1f MB x %d pushes and pulls per transport; raw TCP MB/s %s\n", mb, reps,
               range(tcp_mbs).c_str());
   std::printf(
-      "| push | gateway MB/s | ratio to TCP | gateway CPU ms/MB | aggregator CPU ms/MB | "
-      "gateway faults/push |\n");
-  std::printf("|---|---|---|---|---|---|\n");
+      "| transport | push MB/s | push / TCP | gateway CPU ms/MB | aggregator CPU ms/MB | "
+      "gateway faults/push | pull MB/s | pull / TCP |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   nlohmann::json json{{"scenario", "ingest"}, {"params", params}, {"tcp_mb_s", tcp_mbs}};
   for (auto [name, f] : {std::pair{"bulk", &over_bulk}, std::pair{"grpc", &over_grpc}}) {
-    std::printf("| %s | %s | %.2f | %.3f | %.3f | %.0f |\n", name, range(f->mb_s).c_str(),
-                Median(f->mb_s) / Median(tcp_mbs), f->gateway_cpu_s * 1e3 / (mb * reps),
-                f->aggregator_cpu_s * 1e3 / (mb * reps), f->faults / reps);
+    std::printf("| %s | %s | %.2f | %.3f | %.3f | %.0f | %s | %.2f |\n", name,
+                range(f->mb_s).c_str(), Median(f->mb_s) / Median(tcp_mbs),
+                f->gateway_cpu_s * 1e3 / (mb * reps), f->aggregator_cpu_s * 1e3 / (mb * reps),
+                f->faults / reps, range(f->pull_mb_s).c_str(),
+                Median(f->pull_mb_s) / Median(tcp_mbs));
     json[name] = {{"gateway_mb_s", f->mb_s},
+                  {"pull_mb_s", f->pull_mb_s},
                   {"gateway_cpu_ms_per_mb", f->gateway_cpu_s * 1e3 / (mb * reps)},
                   {"aggregator_cpu_ms_per_mb", f->aggregator_cpu_s * 1e3 / (mb * reps)},
                   {"gateway_faults_per_push", f->faults / reps}};
@@ -408,7 +417,7 @@ class TributaryRoundServer final : public RoundServer {
         job_,
         tributary::client::ClientOptions{.target = serve_.target(),
                                          .client_id = "c" + std::to_string(i),
-                                         .bulk_push = g_bulk_push},
+                                         .use_bulk_port = g_use_bulk_port},
         channels_[i % channels_.size()]);
   }
   double AggregateSeconds(uint32_t round) override {
@@ -723,7 +732,7 @@ int main(int argc, char** argv) {
     if (k == "--chunk-kb") g_chunk_bytes = std::stoul(argv[i + 1]) << 10;
     if (k == "--serve-arg") g_serve_args.push_back(argv[i + 1]);
     if (k == "--fan-in") g_fan_in = std::stoul(argv[i + 1]);
-    if (k == "--push") g_bulk_push = std::string(argv[i + 1]) != "grpc";
+    if (k == "--transport") g_use_bulk_port = std::string(argv[i + 1]) != "grpc";
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(server, clients, params, rounds);

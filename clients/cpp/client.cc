@@ -10,7 +10,7 @@
 #include <random>
 #include <thread>
 
-#include "clients/cpp/bulk_push_client.h"
+#include "clients/cpp/bulk_client.h"
 #include "common/stream_copy.h"
 #include "proto/wire_format.h"
 #include "tributary/v1/client.grpc.pb.h"
@@ -123,7 +123,7 @@ Result<std::shared_ptr<grpc::Channel>> CreateChannel(const ClientOptions& option
 }
 
 Client::Client(ClientOptions options)
-    : options_(std::move(options)), bulk_(std::make_unique<BulkPushClient>(options_.call_timeout)) {
+    : options_(std::move(options)), bulk_(std::make_unique<BulkClient>(options_.call_timeout)) {
   auto channel = CreateChannel(options_);
   if (channel) {
     channel_ = std::move(*channel);
@@ -135,7 +135,7 @@ Client::Client(ClientOptions options)
 Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)),
       channel_(std::move(channel)),
-      bulk_(std::make_unique<BulkPushClient>(options_.call_timeout)) {}
+      bulk_(std::make_unique<BulkClient>(options_.call_timeout)) {}
 
 Client::~Client() = default;
 
@@ -208,7 +208,7 @@ Result<v1::JoinReply> Client::JoinOnce(uint64_t job,
     if (!s.ok()) return s;
     std::lock_guard lock(tokens_mu_);
     access_tokens_[job] = reply.access_token();
-    bulk_ports_[job] = static_cast<uint16_t>(reply.bulk_push_port());
+    bulk_ports_[job] = static_cast<uint16_t>(reply.bulk_port());
     return reply;
   });
 }
@@ -303,7 +303,7 @@ Result<v1::PushReply> Client::PushOnce(uint64_t job, uint32_t round,
 }
 
 uint16_t Client::BulkPortOf(uint64_t job) const {
-  if (!options_.bulk_push || !options_.tls_ca_file.empty() || !options_.tls_cert_file.empty() ||
+  if (!options_.use_bulk_port || !options_.tls_ca_file.empty() || !options_.tls_cert_file.empty() ||
       !options_.tls_key_file.empty() || TargetHost(TargetOf(job)).empty()) {
     return 0;
   }
@@ -337,6 +337,12 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
   req.set_client_id(options_.client_id);
   req.set_version(version);
   req.set_wait(wait);
+  if (const uint16_t port = BulkPortOf(job); port != 0) {
+    auto pulled = bulk_->Pull(TargetHost(TargetOf(job)), port, req, AccessToken(job), out);
+    if (pulled) return *std::move(pulled);
+    std::lock_guard lock(tokens_mu_);  // unreachable: gRPC from now on
+    bulk_ports_[job] = 0;
+  }
   grpc::GenericStub stub(ChannelOf(job));
   BlockingCall call(&stub, kPullMethod, options_.call_timeout, AccessToken(job));
   if (call.ok() && call.Write(Serialize(req))) call.WritesDone();

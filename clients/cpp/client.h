@@ -4,9 +4,10 @@
 // Updates and models travel as streams of raw chunks (no protobuf copy of the payload): a push
 // sends a header and then slices that point into the caller's buffer; a pull writes the
 // received chunks straight into the caller's vector and verifies the model's checksum. Where
-// the node offers a bulk push port (plaintext nodes do, see ClientOptions::bulk_push), a push
-// sends the caller's buffer over a plain TCP connection instead, which the node receives
-// straight into shared memory.
+// the node offers a bulk port (plaintext nodes do, see ClientOptions::use_bulk_port), pushes
+// and pulls of a joined job go over a plain TCP connection instead: the node receives the
+// caller's buffer straight into shared memory and sends a model straight from it, which the
+// Client receives straight into the caller's vector.
 // Calls that fail with UNAVAILABLE or RESOURCE_EXHAUSTED (server busy, pool full) are retried
 // with exponential backoff and jitter; every other error is returned at once.
 //
@@ -36,7 +37,7 @@ class Channel;
 
 namespace tributary::client {
 
-class BulkPushClient;
+class BulkClient;
 
 struct ClientOptions {
   std::string target;                   // HOST:PORT of a gateway (required)
@@ -56,10 +57,10 @@ struct ClientOptions {
   // Sent as `authorization: Bearer` with calls of jobs this Client has not joined; for example
   // the operator token, with which SetInitialModel sets a restricted job's initial model.
   std::string access_token;
-  // Push over the node's bulk port (proto/bulk_push.h: plain TCP, received straight into
-  // shared memory) where its JoinReply names one and this Client does not use TLS; over gRPC
-  // otherwise, and when that port cannot be reached.
-  bool bulk_push = true;
+  // Push and pull over the node's bulk port (proto/bulk.h: plain TCP, to and from shared
+  // memory with no other copy) where its JoinReply names one and this Client does not use TLS;
+  // over gRPC otherwise, and when that port cannot be reached.
+  bool use_bulk_port = true;
 };
 
 // A channel to options.target with the credentials its tls_* fields ask for; an error when a
@@ -115,7 +116,7 @@ class Client {
   Result<uint32_t> PullOnce(uint64_t job, int64_t version, bool wait, std::vector<float>* out);
   // The access token Join returned for `job`; options_.access_token before joining it.
   std::string AccessToken(uint64_t job) const;
-  // The bulk push port of `job`'s node (0: none, or not to be used).
+  // The bulk port of `job`'s node (0: none, or not to be used).
   uint16_t BulkPortOf(uint64_t job) const;
   Result<v1::JoinReply> JoinOnce(uint64_t job, const std::shared_ptr<grpc::Channel>& channel);
   // The channel of `job`'s node.
@@ -130,11 +131,11 @@ class Client {
   std::unordered_map<uint64_t, std::string> access_tokens_;
   // Jobs placed on another node: its address and channel (under tokens_mu_).
   std::unordered_map<uint64_t, std::pair<std::string, std::shared_ptr<grpc::Channel>>> placed_;
-  // Bulk push ports of joined jobs' nodes (under tokens_mu_).
+  // Bulk ports of joined jobs' nodes (under tokens_mu_).
   std::unordered_map<uint64_t, uint16_t> bulk_ports_;
   std::shared_ptr<grpc::Channel> channel_;
   Status channel_error_;  // why there is no channel_ (OK when there is one)
-  std::unique_ptr<BulkPushClient> bulk_;
+  std::unique_ptr<BulkClient> bulk_;
 };
 
 }  // namespace tributary::client

@@ -79,14 +79,7 @@ TEST(PushLimitsTest, PullsBeyondTheStreamingLimitAreRefusedUntilOneEnds) {
   ASSERT_TRUE(serve.ok());
   const uint64_t job = serve.CreateJob(kParams, /*rounds=*/1, /*clients_per_round=*/2);
   ASSERT_NE(job, 0u);
-  auto await_pulls = [&](int n) {
-    const std::string line = "\ntributary_pulls_streaming " + std::to_string(n) + "\n";
-    for (int i = 0; i < 250; ++i) {
-      if (serve.Metrics().find(line) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  };
+  auto await_pulls = [&](int n) { return serve.AwaitMetric("tributary_pulls_streaming", n); };
   client::Client waiting({.target = serve.target(), .client_id = "a"});
   ASSERT_TRUE(waiting.Join(job));
   Result<client::Model> waited = Status::Unknown("not pulled");

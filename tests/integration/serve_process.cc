@@ -111,6 +111,14 @@ std::string ServeProcess::Metrics() const {
   return res && res->status == 200 ? res->body : "";
 }
 
+bool ServeProcess::AwaitMetric(const std::string& name, double value) const {
+  for (int i = 0; i < 250; ++i) {
+    if (MetricValue(Metrics(), name) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 std::vector<pid_t> ServeProcess::Children() const {
   std::vector<pid_t> out;
   std::error_code ec;

@@ -38,6 +38,8 @@ class ServeProcess {
   int WaitForExit(std::chrono::milliseconds timeout);
   // The /metrics text (serve must run with --metrics-listen 127.0.0.1:0); empty on failure.
   std::string Metrics() const;
+  // Polls /metrics for up to 5 s until the unlabelled sample `name` equals `value`.
+  bool AwaitMetric(const std::string& name, double value) const;
   // Process ids of the aggregator processes serve started (its children).
   std::vector<pid_t> Children() const;
 

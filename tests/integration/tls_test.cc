@@ -104,7 +104,7 @@ TEST_F(TlsTest, RoundCompletesOverTls) {
   client::Client bob(Options(serve.target(), "bob", Certs("ca.pem")));
   auto joined = alice.Join(job);
   ASSERT_TRUE(joined) << joined.error();
-  EXPECT_EQ(joined->bulk_push_port(), 0u) << "bulk pushes are plaintext: none under TLS";
+  EXPECT_EQ(joined->bulk_port(), 0u) << "bulk pushes are plaintext: none under TLS";
   ASSERT_TRUE(bob.Join(job));
   std::vector<float> a(1000, 1.0f), b(1000, 4.0f);
   ASSERT_TRUE(alice.Push(job, 1, a, 2));

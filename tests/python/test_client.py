@@ -36,10 +36,10 @@ def test_round_of_numpy_updates_is_averaged(server):
         c.close()
 
 
-@pytest.mark.parametrize("bulk_push", [True, False], ids=["bulk", "grpc"])
-def test_refusals_raise_with_their_grpc_codes(server, bulk_push):
+@pytest.mark.parametrize("use_bulk_port", [True, False], ids=["bulk", "grpc"])
+def test_refusals_raise_with_their_grpc_codes(server, use_bulk_port):
     job = create_job(server, 1000, clients_per_round=2)
-    with tributary.Client(server, "refused", max_attempts=1, bulk_push=bulk_push) as c:
+    with tributary.Client(server, "refused", max_attempts=1, use_bulk_port=use_bulk_port) as c:
         with pytest.raises(ValueError):
             c.pull()  # no job joined yet
         c.join(job)
@@ -65,7 +65,7 @@ def test_refusals_raise_with_their_grpc_codes(server, bulk_push):
         assert twice.value.code == grpc.StatusCode.ALREADY_EXISTS
 
 
-def test_pushes_go_over_the_bulk_port_beside_grpc_ones():
+def test_pushes_and_pulls_go_over_the_bulk_port_beside_grpc_ones():
     with socket.socket() as probe:  # a free port for /metrics
         probe.bind(("127.0.0.1", 0))
         metrics_port = probe.getsockname()[1]
@@ -74,17 +74,20 @@ def test_pushes_go_over_the_bulk_port_beside_grpc_ones():
         rng = np.random.default_rng(9)
         ua, ub = (rng.standard_normal(100_001).astype(np.float32) for _ in range(2))
         with tributary.Client(target, "a") as a, \
-                tributary.Client(target, "b", bulk_push=False) as b:
-            assert a.join(job).bulk_push_port > 0
+                tributary.Client(target, "b", use_bulk_port=False) as b:
+            assert a.join(job).bulk_port > 0
             b.join(job)
             a.push(ua, num_examples=10, round=1)
             b.push(ub, num_examples=30, round=1)
             model = a.pull(1)
+            assert np.array_equal(b.pull(1), model)
+            assert np.array_equal(a.pull(), model)  # the latest, over the same connection
         expected = (10 * ua.astype(np.float64) + 30 * ub) / 40
         assert np.max(np.abs(model - expected)) <= 1e-5 * np.max(np.abs(expected))
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as r:
             metrics = r.read().decode()
         assert "\ntributary_bulk_pushes_total 1\n" in metrics
+        assert "\ntributary_bulk_pulls_total 2\n" in metrics
 
 
 def test_delta_updates_step_from_the_initial_model(server):

@@ -1,7 +1,7 @@
-"""The bulk push protocol (``proto/bulk_push.h``): a push over a plain TCP connection to a
-node's bulk push port (``JoinReply.bulk_push_port``), which the node receives straight into
-shared memory. Connections are kept between pushes (a few per node); one the node has closed
-while it sat idle is noticed before the payload goes out, and the push takes a fresh one."""
+"""The bulk protocol (``proto/bulk.h``): pushes and pulls over a plain TCP connection to a
+node's bulk port (``JoinReply.bulk_port``), which the node moves straight between the socket and
+shared memory. Connections are kept between requests (a few per node); one the node has closed
+while it sat idle is noticed before any payload moves, and the request takes a fresh one."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ import time
 from typing import Optional
 
 import grpc
+import numpy as np
 import xxhash
 
 from tributary.v1 import client_pb2
 
 MAGIC = 0x31504254  # "TBP1"
+KIND_PUSH, KIND_PULL = 0, 1
 _PREFIX = struct.Struct("<IIII")
 _MAX_BODY = 64 << 10
-_SEND_BYTES = 256 << 10  # hashed, then sent while still in cache
+_CHUNK_BYTES = 256 << 10  # hashed while still in cache: sent or received
 _MAX_IDLE = 4            # kept connections per node
 _MAX_IDLE_AGE = 30.0     # seconds; half the node's default idle timeout
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -72,8 +74,15 @@ def _answer(sock: socket.socket) -> bytes:
     return body[message_len:]
 
 
-class BulkPusher:
-    """Pushes over bulk push ports; thread-safe."""
+def _hello(kind: int, header, token: str) -> bytes:
+    header_bytes = header.SerializeToString()
+    token_bytes = token.encode()
+    return _PREFIX.pack(MAGIC, len(header_bytes), len(token_bytes), kind) + header_bytes + \
+        token_bytes
+
+
+class BulkClient:
+    """Pushes and pulls over bulk ports; thread-safe."""
 
     def __init__(self, timeout: float):
         self._timeout = timeout
@@ -108,16 +117,10 @@ class BulkPusher:
                 return
         sock.close()
 
-    def push(self, host: str, port: int, header: client_pb2.UpdateHeader, token: str,
-             payload: memoryview) -> Optional[client_pb2.PushReply]:
-        """Pushes ``payload`` as ``header`` describes; the node's PushReply, Refused with its
-        answer, or Refused(UNAVAILABLE) when the connection broke in the middle. None when no
-        connection could be made (push over gRPC instead)."""
-        endpoint = (host, port)
-        header_bytes = header.SerializeToString()
-        token_bytes = token.encode()
-        hello = _PREFIX.pack(MAGIC, len(header_bytes), len(token_bytes), 0) + header_bytes + \
-            token_bytes
+    def _open(self, endpoint, hello: bytes):
+        """Sends ``hello`` over a kept or fresh connection: (the connection, the reply of the
+        node's OK answer). Refused with its answer (the connection kept: nothing follows a
+        refused Hello); None when no connection could be made."""
         while True:
             sock = self._take_idle(endpoint)
             kept = sock is not None
@@ -129,36 +132,83 @@ class BulkPusher:
                 sock.settimeout(self._timeout)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
-                try:
-                    sock.sendall(hello)
-                    _answer(sock)
-                except (_Broken, OSError):
-                    sock.close()
-                    if kept:
-                        continue  # the node let it go while idle: a fresh connection
-                    raise
-                except Refused:
-                    self._keep_idle(endpoint, sock)  # nothing follows a refused Hello
-                    raise
-                digest = xxhash.xxh3_64()
-                for off in range(0, len(payload), _SEND_BYTES):
-                    piece = payload[off:off + _SEND_BYTES]
-                    digest.update(piece)
-                    sock.sendall(piece)
-                sock.sendall(struct.pack("<Q", digest.intdigest()))
-                try:
-                    reply = client_pb2.PushReply.FromString(_answer(sock))
-                except Refused as e:
-                    if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS):
-                        self._keep_idle(endpoint, sock)
-                    else:
-                        sock.close()
-                    raise
-                self._keep_idle(endpoint, sock)
-                return reply
+                sock.sendall(hello)
+                return sock, _answer(sock)
             except (_Broken, OSError) as e:
                 sock.close()
-                raise Refused(grpc.StatusCode.UNAVAILABLE, f"bulk push connection: {e}") from None
+                if kept:
+                    continue  # the node let it go while idle: a fresh connection
+                raise Refused(grpc.StatusCode.UNAVAILABLE, f"bulk connection: {e}") from None
+            except Refused:
+                self._keep_idle(endpoint, sock)
+                raise
+
+    def push(self, host: str, port: int, header: client_pb2.UpdateHeader, token: str,
+             payload: memoryview) -> Optional[client_pb2.PushReply]:
+        """Pushes ``payload`` as ``header`` describes; the node's PushReply, Refused with its
+        answer, or Refused(UNAVAILABLE) when the connection broke in the middle. None when no
+        connection could be made (push over gRPC instead)."""
+        endpoint = (host, port)
+        opened = self._open(endpoint, _hello(KIND_PUSH, header, token))
+        if opened is None:
+            return None
+        sock, _ = opened
+        try:
+            digest = xxhash.xxh3_64()
+            for off in range(0, len(payload), _CHUNK_BYTES):
+                piece = payload[off:off + _CHUNK_BYTES]
+                digest.update(piece)
+                sock.sendall(piece)
+            sock.sendall(struct.pack("<Q", digest.intdigest()))
+            try:
+                reply = client_pb2.PushReply.FromString(_answer(sock))
+            except Refused as e:
+                if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS):
+                    self._keep_idle(endpoint, sock)
+                else:
+                    sock.close()
+                raise
+            self._keep_idle(endpoint, sock)
+            return reply
+        except (_Broken, OSError) as e:
+            sock.close()
+            raise Refused(grpc.StatusCode.UNAVAILABLE, f"bulk connection: {e}") from None
+
+    def pull(self, host: str, port: int, request: client_pb2.PullRequest,
+             token: str) -> Optional[np.ndarray]:
+        """The model ``request`` names, received straight into a new float32 array and checked
+        against its checksum; Refused with the node's answer, Refused(DATA_LOSS) for a model
+        that does not match its checksum, or Refused(UNAVAILABLE) when the connection broke in
+        the middle. None when no connection could be made (pull over gRPC instead)."""
+        endpoint = (host, port)
+        opened = self._open(endpoint, _hello(KIND_PULL, request, token))
+        if opened is None:
+            return None
+        sock, reply = opened
+        try:
+            header = client_pb2.ModelHeader.FromString(reply)
+            if header.total_bytes % 4:
+                sock.close()
+                raise Refused(grpc.StatusCode.DATA_LOSS, "model size is not float32")
+            out = np.empty(header.total_bytes // 4, dtype=np.float32)
+            dest = memoryview(out).cast("B")
+            digest = xxhash.xxh3_64()
+            for off in range(0, len(dest), _CHUNK_BYTES):
+                piece = dest[off:off + _CHUNK_BYTES]
+                got = 0
+                while got < len(piece):
+                    n = sock.recv_into(piece[got:])
+                    if n == 0:
+                        raise _Broken("connection closed by the node")
+                    got += n
+                digest.update(piece)  # while the piece is still in cache
+            self._keep_idle(endpoint, sock)
+        except (_Broken, OSError) as e:
+            sock.close()
+            raise Refused(grpc.StatusCode.UNAVAILABLE, f"bulk connection: {e}") from None
+        if digest.intdigest() != header.checksum:
+            raise Refused(grpc.StatusCode.DATA_LOSS, "model checksum does not match its bytes")
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -101,10 +101,10 @@ class Client:
         Paths of this client's PEM certificate and key, for gateways that require client
         certificates (mutual TLS); the certificate's CN must equal ``client_id``. Give both or
         neither. Default: None.
-    bulk_push : bool, optional
-        Push over the node's bulk push port (``JoinReply.bulk_push_port``: plain TCP, received
-        straight into shared memory) where it names one and this client does not use TLS; over
-        gRPC otherwise, and when that port cannot be reached. Default: True.
+    use_bulk_port : bool, optional
+        Push and pull over the node's bulk port (``JoinReply.bulk_port``: plain TCP, to and
+        from shared memory with no other copy) where it names one and this client does not use
+        TLS; over gRPC otherwise, and when that port cannot be reached. Default: True.
     """
 
     def __init__(self, target: str, client_id: str, *, enrolment_token: Optional[str] = None,
@@ -113,7 +113,7 @@ class Client:
                  max_backoff: float = 2.0, chunk_bytes: int = 1 << 20,
                  timeout: float = 600.0, tls_ca: Optional[str] = None,
                  tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
-                 bulk_push: bool = True):
+                 use_bulk_port: bool = True):
         self._options = [("grpc.max_receive_message_length", 8 << 20)]
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
@@ -135,9 +135,9 @@ class Client:
         self._max_backoff = max_backoff
         self._chunk_bytes = max(4, min(chunk_bytes, 4 << 20) // 4 * 4)
         self._timeout = timeout
-        self._bulk = _bulk.BulkPusher(timeout) if bulk_push and self._credentials is None \
+        self._bulk = _bulk.BulkClient(timeout) if use_bulk_port and self._credentials is None \
             else None
-        self._bulk_ports: dict = {}  # job id -> its node's bulk push port (0: none)
+        self._bulk_ports: dict = {}  # job id -> its node's bulk port (0: none)
         self.job: Optional[int] = None
 
     def close(self) -> None:
@@ -171,7 +171,7 @@ class Client:
             reply = self._with_retries(lambda: there.join(request, timeout=self._timeout))
             self._placed[job] = there
         self._access_tokens[job] = reply.access_token
-        self._bulk_ports[job] = reply.bulk_push_port
+        self._bulk_ports[job] = reply.bulk_port
         self.job = job
         return reply
 
@@ -200,6 +200,12 @@ class Client:
         return self._on_node(request.job_id, lambda node: self._with_retries(
             lambda: self._pull_once(node, request)))
 
+    def _bulk_port_of(self, job: int, node: "_Connection"):
+        """(host, port) of the bulk port to use for ``job`` on ``node``, or None."""
+        host = _bulk.target_host(node.target)
+        port = self._bulk_ports.get(job, 0)
+        return (host, port) if self._bulk is not None and host is not None and port else None
+
     def push(self, update: np.ndarray, num_examples: int, round: int, *,
              job: Optional[int] = None, task: int = 0) -> client_pb2.PushReply:
         """Pushes ``update`` (float32, any shape; flattened in C order) for ``round``, weighted
@@ -227,11 +233,9 @@ class Client:
         job_id = header.header.job_id
 
         def attempt(node: _Connection) -> client_pb2.PushReply:
-            host = _bulk.target_host(node.target)
-            port = self._bulk_ports.get(job_id, 0)
-            if self._bulk is not None and host is not None and port:
-                token = self._access_tokens.get(job_id) or self._access_token or ""
-                reply = self._bulk.push(host, port, header.header, token, view)
+            bulk_port = self._bulk_port_of(job_id, node)
+            if bulk_port is not None:
+                reply = self._bulk.push(*bulk_port, header.header, self._token(job_id), view)
                 if reply is not None:
                     return reply
                 self._bulk_ports[job_id] = 0  # unreachable: gRPC from now on
@@ -257,8 +261,11 @@ class Client:
         receives its first update; joining is not required."""
         return self.push(model, num_examples=1, round=0, job=job)
 
+    def _token(self, job: int) -> str:
+        return self._access_tokens.get(job) or self._access_token or ""
+
     def _metadata(self, job: int):
-        token = self._access_tokens.get(job) or self._access_token
+        token = self._token(job)
         return (("authorization", f"Bearer {token}"),) if token else None
 
     def _job(self, job: Optional[int]) -> int:
@@ -269,6 +276,12 @@ class Client:
         return self.job
 
     def _pull_once(self, node: _Connection, request: client_pb2.PullRequest) -> np.ndarray:
+        bulk_port = self._bulk_port_of(request.job_id, node)
+        if bulk_port is not None:
+            model = self._bulk.pull(*bulk_port, request, self._token(request.job_id))
+            if model is not None:
+                return model
+            self._bulk_ports[request.job_id] = 0  # unreachable: gRPC from now on
         stream = node.pull(request, timeout=self._timeout,
                            metadata=self._metadata(request.job_id))
         header = None

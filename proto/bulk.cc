@@ -1,4 +1,4 @@
-#include "proto/bulk_push.h"
+#include "proto/bulk.h"
 
 #include <cstring>
 
@@ -17,28 +17,32 @@ uint32_t GetU32(const uint8_t* p) {
 
 }  // namespace
 
-std::string EncodeHello(std::string_view header, std::string_view token) {
+std::string EncodeHello(HelloKind kind, std::string_view header, std::string_view token) {
   std::string out;
   out.reserve(kPrefixBytes + header.size() + token.size());
   PutU32(&out, kMagic);
   PutU32(&out, static_cast<uint32_t>(header.size()));
   PutU32(&out, static_cast<uint32_t>(token.size()));
-  PutU32(&out, 0);
+  PutU32(&out, static_cast<uint32_t>(kind));
   out.append(header);
   out.append(token);
   return out;
 }
 
 Result<HelloPrefix> DecodeHelloPrefix(const uint8_t* p) {
-  if (GetU32(p) != kMagic) return Status::InvalidArgument("not a bulk push Hello (wrong magic)");
-  HelloPrefix h{.header_len = GetU32(p + 4), .token_len = GetU32(p + 8)};
+  if (GetU32(p) != kMagic) return Status::InvalidArgument("not a bulk Hello (wrong magic)");
+  HelloPrefix h{.header_len = GetU32(p + 4),
+                .token_len = GetU32(p + 8),
+                .kind = static_cast<HelloKind>(GetU32(p + 12))};
+  if (h.kind != HelloKind::kPush && h.kind != HelloKind::kPull) {
+    return Status::InvalidArgument("bulk Hello of unknown kind " + std::to_string(GetU32(p + 12)));
+  }
   if (h.header_len == 0 || h.header_len > kMaxHeaderBytes) {
-    return Status::InvalidArgument("bulk push header of " + std::to_string(h.header_len) +
-                                   " bytes (1 to " + std::to_string(kMaxHeaderBytes) +
-                                   " allowed)");
+    return Status::InvalidArgument("bulk Hello header of " + std::to_string(h.header_len) +
+                                   " bytes (1 to " + std::to_string(kMaxHeaderBytes) + " allowed)");
   }
   if (h.token_len > kMaxTokenBytes) {
-    return Status::InvalidArgument("bulk push token of " + std::to_string(h.token_len) +
+    return Status::InvalidArgument("bulk Hello token of " + std::to_string(h.token_len) +
                                    " bytes (at most " + std::to_string(kMaxTokenBytes) +
                                    " allowed)");
   }
@@ -65,7 +69,7 @@ Result<AnswerPrefix> DecodeAnswerPrefix(const uint8_t* p) {
                  .reply_len = GetU32(p + 8)};
   if (GetU32(p) > static_cast<uint32_t>(StatusCode::kUnauthenticated) ||
       a.message_len > kMaxMessageBytes || a.reply_len > kMaxMessageBytes) {
-    return Status::DataLoss("malformed bulk push Answer");
+    return Status::DataLoss("malformed bulk Answer");
   }
   return a;
 }

@@ -1,4 +1,4 @@
-#include "clients/cpp/bulk_push_client.h"
+#include "clients/cpp/bulk_client.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "proto/bulk_push.h"
+#include "proto/bulk.h"
 
 namespace tributary::client {
 namespace {
@@ -22,10 +22,10 @@ namespace bulk = proto::bulk;
 
 constexpr std::size_t kMaxIdlePerNode = 4;
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);  // half the node's default idle timeout
-constexpr std::size_t kSendBytes = 256u << 10;          // hashed, then sent while still in cache
+constexpr std::size_t kChunkBytes = 256u << 10;  // hashed while still in cache: sent or received
 
 Status SocketError(const std::string& what) {
-  return Status::Unavailable("bulk push connection: " + what + ": " + std::strerror(errno));
+  return Status::Unavailable("bulk connection: " + what + ": " + std::strerror(errno));
 }
 
 Status SendAll(int fd, const void* data, std::size_t n) {
@@ -50,7 +50,7 @@ Status RecvAll(int fd, void* out, std::size_t n, bool* closed = nullptr) {
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       if (closed) *closed = n == want && (got == 0 || errno == ECONNRESET);
-      if (got == 0) return Status::Unavailable("bulk push connection closed by the node");
+      if (got == 0) return Status::Unavailable("bulk connection closed by the node");
       return SocketError("recv");
     }
     p += got;
@@ -94,7 +94,7 @@ std::string TargetHost(std::string_view target) {
   return std::string(host);
 }
 
-Result<UniqueFd> BulkPushClient::Connect(const std::string& host, uint16_t port) const {
+Result<UniqueFd> BulkClient::Connect(const std::string& host, uint16_t port) const {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -127,11 +127,11 @@ Result<UniqueFd> BulkPushClient::Connect(const std::string& host, uint16_t port)
     setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
   }
-  return Status::Unavailable("cannot connect to the bulk push port " + host + ":" +
+  return Status::Unavailable("cannot connect to the bulk port " + host + ":" +
                              std::to_string(port));
 }
 
-UniqueFd BulkPushClient::TakeIdle(const std::string& endpoint) {
+UniqueFd BulkClient::TakeIdle(const std::string& endpoint) {
   std::lock_guard lock(mu_);
   auto& idle = idle_[endpoint];
   while (!idle.empty()) {
@@ -145,7 +145,7 @@ UniqueFd BulkPushClient::TakeIdle(const std::string& endpoint) {
   return {};
 }
 
-void BulkPushClient::KeepIdle(const std::string& endpoint, UniqueFd fd) {
+void BulkClient::KeepIdle(const std::string& endpoint, UniqueFd fd) {
   std::lock_guard lock(mu_);
   auto& idle = idle_[endpoint];
   if (idle.size() < kMaxIdlePerNode) {
@@ -153,12 +153,9 @@ void BulkPushClient::KeepIdle(const std::string& endpoint, UniqueFd fd) {
   }
 }
 
-std::optional<Result<v1::PushReply>> BulkPushClient::Push(const std::string& host, uint16_t port,
-                                                          const v1::UpdateHeader& header,
-                                                          std::string_view token,
-                                                          std::span<const std::byte> payload) {
+std::optional<BulkClient::Opened> BulkClient::Open(const std::string& host, uint16_t port,
+                                                   const std::string& hello) {
   const std::string endpoint = host + ":" + std::to_string(port);
-  const std::string hello = bulk::EncodeHello(header.SerializeAsString(), token);
   for (;;) {
     UniqueFd fd = TakeIdle(endpoint);
     const bool kept = static_cast<bool>(fd);
@@ -169,37 +166,79 @@ std::optional<Result<v1::PushReply>> BulkPushClient::Push(const std::string& hos
     }
     bool closed = false;
     Status s = SendAll(fd.get(), hello.data(), hello.size());
-    Result<std::string> opened = s.ok() ? ReadAnswer(fd.get(), &closed) : Result<std::string>(s);
-    if (!opened && kept && (closed || !s.ok())) continue;  // let go while idle: a fresh one
-    if (!opened) {
-      // Refused: nothing follows, the connection is in step and may serve the next push.
-      if (!OutOfStep(opened.error())) KeepIdle(endpoint, std::move(fd));
-      return opened.error();
-    }
-    XXH3_state_t hash;
-    XXH3_64bits_reset(&hash);
-    for (std::size_t off = 0; s.ok() && off < payload.size(); off += kSendBytes) {
-      const std::size_t n = std::min(kSendBytes, payload.size() - off);
-      XXH3_64bits_update(&hash, payload.data() + off, n);
-      s = SendAll(fd.get(), payload.data() + off, n);
-    }
-    uint8_t checksum[8];
-    const uint64_t digest = XXH3_64bits_digest(&hash);
-    for (int i = 0; i < 8; ++i) checksum[i] = static_cast<uint8_t>(digest >> (8 * i));
-    if (s.ok()) s = SendAll(fd.get(), checksum, sizeof(checksum));
-    if (!s.ok()) return s;
-    auto answer = ReadAnswer(fd.get(), nullptr);
-    if (!answer) {
-      if (!OutOfStep(answer.error())) KeepIdle(endpoint, std::move(fd));
-      return answer.error();
-    }
-    v1::PushReply reply;
-    if (!reply.ParseFromString(*answer)) {
-      return Status::Internal("push succeeded without a readable reply");
-    }
-    KeepIdle(endpoint, std::move(fd));
-    return reply;
+    Result<std::string> answer = s.ok() ? ReadAnswer(fd.get(), &closed) : Result<std::string>(s);
+    if (!answer && kept && (closed || !s.ok())) continue;  // let go while idle: a fresh one
+    return Opened{.endpoint = endpoint, .fd = std::move(fd), .answer = std::move(answer)};
   }
+}
+
+void BulkClient::Done(Opened& opened, const Status& outcome) {
+  if (outcome.ok() || !OutOfStep(outcome)) KeepIdle(opened.endpoint, std::move(opened.fd));
+}
+
+std::optional<Result<v1::PushReply>> BulkClient::Push(const std::string& host, uint16_t port,
+                                                      const v1::UpdateHeader& header,
+                                                      std::string_view token,
+                                                      std::span<const std::byte> payload) {
+  auto opened = Open(host, port,
+                     bulk::EncodeHello(bulk::HelloKind::kPush, header.SerializeAsString(), token));
+  if (!opened) return std::nullopt;
+  if (!opened->answer) {  // refused: nothing follows, the connection is in step
+    Done(*opened, opened->answer.error());
+    return opened->answer.error();
+  }
+  const int fd = opened->fd.get();
+  XXH3_state_t hash;
+  XXH3_64bits_reset(&hash);
+  Status s;
+  for (std::size_t off = 0; s.ok() && off < payload.size(); off += kChunkBytes) {
+    const std::size_t n = std::min(kChunkBytes, payload.size() - off);
+    XXH3_64bits_update(&hash, payload.data() + off, n);
+    s = SendAll(fd, payload.data() + off, n);
+  }
+  uint8_t checksum[8];
+  const uint64_t digest = XXH3_64bits_digest(&hash);
+  for (int i = 0; i < 8; ++i) checksum[i] = static_cast<uint8_t>(digest >> (8 * i));
+  if (s.ok()) s = SendAll(fd, checksum, sizeof(checksum));
+  if (!s.ok()) return s;
+  auto answer = ReadAnswer(fd, nullptr);
+  Done(*opened, answer ? Status::Ok() : answer.error());
+  if (!answer) return answer.error();
+  v1::PushReply reply;
+  if (!reply.ParseFromString(*answer)) {
+    return Status::Internal("push succeeded without a readable reply");
+  }
+  return reply;
+}
+
+std::optional<Result<uint32_t>> BulkClient::Pull(const std::string& host, uint16_t port,
+                                                 const v1::PullRequest& request,
+                                                 std::string_view token, std::vector<float>* out) {
+  auto opened = Open(host, port,
+                     bulk::EncodeHello(bulk::HelloKind::kPull, request.SerializeAsString(), token));
+  if (!opened) return std::nullopt;
+  if (!opened->answer) {  // no model: nothing follows, the connection is in step
+    Done(*opened, opened->answer.error());
+    return opened->answer.error();
+  }
+  v1::ModelHeader header;
+  if (!header.ParseFromString(*opened->answer) || header.total_bytes() % sizeof(float) != 0) {
+    return Status::DataLoss("model stream does not start with a valid header");
+  }
+  out->resize(header.total_bytes() / sizeof(float));
+  auto* dst = reinterpret_cast<std::byte*>(out->data());
+  XXH3_state_t hash;
+  XXH3_64bits_reset(&hash);
+  for (std::size_t off = 0; off < header.total_bytes(); off += kChunkBytes) {
+    const std::size_t n = std::min<std::size_t>(kChunkBytes, header.total_bytes() - off);
+    TRIBUTARY_RETURN_IF_ERROR(RecvAll(opened->fd.get(), dst + off, n));
+    XXH3_64bits_update(&hash, dst + off, n);  // while the piece is still in cache
+  }
+  Done(*opened, Status::Ok());
+  if (XXH3_64bits_digest(&hash) != header.checksum()) {
+    return Status::DataLoss("model checksum does not match its bytes");
+  }
+  return header.version();
 }
 
 }  // namespace tributary::client
