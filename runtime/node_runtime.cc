@@ -257,6 +257,7 @@ class NodeRuntime::Impl {
     std::span<const std::byte> frame(reinterpret_cast<std::byte*>(&hello),
                                      n > 0 ? std::size_t(n) : 0);
     Starting started;
+    bool surplus = false;
     {
       std::lock_guard lock(mu_);
       auto it = spawning_.find(hello.client);
@@ -267,10 +268,22 @@ class NodeRuntime::Impl {
       if (known) {
         started = it->second;
         spawning_.erase(it);
+        // ScaleTo lowered the target while it started: retired on arrival, not replaced.
+        surplus = by_fd_.size() >= target_;
+        if (surplus) retiring_[started.pidfd] = started.pid;
       }
     }
     if (started.pid <= 0) {
       spdlog::warn("runtime: dropped a connection without a valid HELLO");
+      close(fd);
+      return;
+    }
+    if (surplus) {
+      spdlog::debug("runtime: aggregator instance {} (pid {}) retired as it arrived", hello.client,
+                    started.pid);
+      // Acknowledged, then closed: its worker sees its connection end, as a retired one does,
+      // and exits; Retired() reaps it.
+      (void)shm::WriteDescriptor(fd, shm::MakeDescriptor(shm::DescriptorKind::kHello));
       close(fd);
       return;
     }
