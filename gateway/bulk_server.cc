@@ -276,13 +276,19 @@ class Connection {
   std::string HelloToken() const {
     return std::string(HelloHeader().data() + hello_.header_len, hello_.token_len);
   }
+  // Parses the Hello's header into `message` (an UpdateHeader or a PullRequest).
+  template <typename Message>
+  Status ParseHelloHeader(Message* message) const {
+    if (message->ParseFromArray(HelloHeader().data(), static_cast<int>(hello_.header_len))) {
+      return Status::Ok();
+    }
+    return Status::InvalidArgument("malformed " + std::string(message->GetDescriptor()->name()));
+  }
 
   bool OnPushHello() {
     const std::string token = HelloToken();
     v1::UpdateHeader header;
-    Status s = header.ParseFromArray(HelloHeader().data(), static_cast<int>(hello_.header_len))
-                   ? Status::Ok()
-                   : Status::InvalidArgument("malformed UpdateHeader");
+    Status s = ParseHelloHeader(&header);
     ResetFrame();
     if (s.ok()) {
       session_ = std::make_unique<PushSession>(cx_.control);
@@ -305,9 +311,7 @@ class Connection {
   bool OnPullHello() {
     const std::string token = HelloToken();
     v1::PullRequest req;
-    Status s = req.ParseFromArray(HelloHeader().data(), static_cast<int>(hello_.header_len))
-                   ? Status::Ok()
-                   : Status::InvalidArgument("malformed PullRequest");
+    Status s = ParseHelloHeader(&req);
     ResetFrame();
     if (s.ok()) s = cx_.control->AuthorizeClient(req.job_id(), req.client_id(), token);
     if (s.ok()) s = cx_.control->BeginPull();

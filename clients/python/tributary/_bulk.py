@@ -14,6 +14,7 @@ from typing import Optional
 import grpc
 import numpy as np
 import xxhash
+from google.protobuf.message import DecodeError
 
 from tributary.v1 import client_pb2
 
@@ -186,10 +187,14 @@ class BulkClient:
             return None
         sock, reply = opened
         try:
-            header = client_pb2.ModelHeader.FromString(reply)
-            if header.total_bytes % 4:
+            try:
+                header = client_pb2.ModelHeader.FromString(reply)
+            except DecodeError:
+                header = None
+            if header is None or header.total_bytes % 4:
                 sock.close()
-                raise Refused(grpc.StatusCode.DATA_LOSS, "model size is not float32")
+                raise Refused(grpc.StatusCode.DATA_LOSS,
+                              "model stream does not start with a valid header")
             out = np.empty(header.total_bytes // 4, dtype=np.float32)
             dest = memoryview(out).cast("B")
             digest = xxhash.xxh3_64()
