@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "gpu/device.h"
 #include "shm/dpdk_memory.h"
+#include "shm/segment.h"
 
 namespace tributary::cli {
 
@@ -26,8 +27,11 @@ void AddAggregatorWorkerCommand(CLI::App& app) {
   cmd->add_option("--dpdk-prefix", dpdk->file_prefix,
                   "Attach to the node's DPDK memory with this EAL file prefix");
   cmd->add_option("--dpdk-huge-dir", dpdk->huge_dir, "The node's hugetlbfs directory");
-  cmd->callback([opts, device, dpdk] {
+  auto shm_dir = std::make_shared<std::string>(shm::PosixSegmentDir());
+  cmd->add_option("--shm-dir", *shm_dir, "The directory of the node's POSIX pools");
+  cmd->callback([opts, device, dpdk, shm_dir] {
     opts->device = *gpu::ParseDeviceChoice(*device);  // checked by IsMember
+    shm::SetPosixSegmentDir(*shm_dir);
     std::unique_ptr<shm::DpdkMemory> memory;          // the pools are memzones while attached
     if (!dpdk->file_prefix.empty()) {
       auto attached = shm::DpdkMemory::Attach(*dpdk);

@@ -1,6 +1,7 @@
 // `tributary serve`: the embedded single-node platform (gateway, node runtime, aggregators).
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,13 +9,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <spdlog/spdlog.h>
+#include <map>
 #include <thread>
 
 #include "cli/command.h"
 #include "cli/heap_tuning.h"
 #include "gateway/node.h"
 #include "gpu/device.h"
+#include "shm/huge_tmpfs.h"
 
 namespace tributary::cli {
 namespace {
@@ -98,11 +100,17 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--shm-budget-mb", *budget_mb,
                   "Shared memory all job pools may use (0: half of RAM)");
   cmd->add_option("--shm-backend", opts->shm_backend,
-                  "Where job pools live: boost (POSIX shared memory), dpdk (DPDK memzones in "
-                  "2 MiB hugepages, needs root; this process is the EAL primary) or auto "
-                  "(dpdk where it starts, else boost)")
+                  "Where job pools live: posix (POSIX shared memory, in --shm-dir), dpdk (DPDK "
+                  "memzones in 2 MiB hugepages, needs root; this process is the EAL primary) or "
+                  "auto (dpdk where it starts, else posix). boost is the former name of posix")
       ->capture_default_str()
-      ->check(CLI::IsMember({"boost", "dpdk", "auto"}));
+      ->transform(CLI::Transformer(std::map<std::string, std::string>{{"boost", "posix"}}))
+      ->check(CLI::IsMember({"posix", "dpdk", "auto"}));
+  cmd->add_option("--shm-dir", opts->shm_dir,
+                  "Directory of the posix pools: auto (" + std::string(shm::kHugeTmpfsDir) +
+                      ", a tmpfs with 2 MiB pages, mounted when missing where this process may "
+                      "mount; else /dev/shm) or a directory, best on tmpfs")
+      ->capture_default_str();
   auto dpdk_mb = std::make_shared<std::size_t>(opts->dpdk_memory_bytes >> 20);
   cmd->add_option("--dpdk-memory-mb", *dpdk_mb,
                   "With the dpdk backend: hugepage memory for the job pools, reserved at start "

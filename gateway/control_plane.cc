@@ -33,6 +33,9 @@
 #include "robust/coding/gradient_code.h"
 #include "robust/coding/sequential_scheduler.h"
 #include "shm/descriptor.h"
+#include "shm/dpdk_memory.h"
+#include "shm/huge_tmpfs.h"
+#include "shm/segment.h"
 
 namespace tributary::gateway {
 namespace {
@@ -416,6 +419,16 @@ class ControlPlane::Impl {
                                        .num_slots = plan.slots,
                                        .metadata = meta.dump()});
     if (!pool) return pool.error().WithContext("creating the pool of " + JobName(job.id));
+    const std::size_t slot_bytes = std::size_t(plan.slots) * plan.model_bytes;
+    if (!shm::DpdkMemory::Attached() && shm::IsHugeTmpfs(shm::PosixSegmentDir())) {
+      const std::size_t huge = shm::HugeMappedBytes(shm::PosixSegmentPath(PoolName(job.id)));
+      if (huge < slot_bytes * 9 / 10) {
+        spdlog::warn(
+            "{}: only {} of its pool's {} MiB are in 2 MiB pages (memory is "
+            "fragmented); the rest pays for 4 KiB pages",
+            JobName(job.id), huge >> 20, slot_bytes >> 20);
+      }
+    }
     return std::shared_ptr<shm::SlotPool>(std::move(pool).value());
   }
 
@@ -1531,7 +1544,7 @@ class ControlPlane::Impl {
       if (job->pool) claimed.insert(job->pool->name());
     }
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(shm::PosixSegmentDir(), ec)) {
       const std::string name = entry.path().filename().string();
       if (name.starts_with(options_.pool_prefix) && !claimed.count(name)) {
         spdlog::info("removing shared memory {} that no resumed job claims", name);
@@ -1546,7 +1559,7 @@ class ControlPlane::Impl {
                                                    const JobPlan& plan) {
     const std::string own = PoolName(id);
     std::error_code ec;
-    if (!IsPoolOf(name, id) || !std::filesystem::exists("/dev/shm/" + name, ec)) {
+    if (!IsPoolOf(name, id) || !std::filesystem::exists(shm::PosixSegmentPath(name), ec)) {
       return Status::NotFound("its shared memory did not outlive the node");
     }
     if (name != own) {
@@ -1556,7 +1569,7 @@ class ControlPlane::Impl {
           kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
         return Status::NotFound("its pool " + name + " belongs to a node that still runs");
       }
-      std::filesystem::rename("/dev/shm/" + name, "/dev/shm/" + own, ec);
+      std::filesystem::rename(shm::PosixSegmentPath(name), shm::PosixSegmentPath(own), ec);
     }
     if (ec) return Status::FromErrno("renaming the pool " + name, ec.value());
     auto pool = shm::SlotPool::Open(own);

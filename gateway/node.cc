@@ -31,6 +31,8 @@
 #include "gateway/peer_service.h"
 #include "runtime/node_runtime.h"
 #include "shm/dpdk_memory.h"
+#include "shm/huge_tmpfs.h"
+#include "shm/segment.h"
 
 namespace tributary::gateway {
 namespace {
@@ -65,7 +67,7 @@ void RemoveStaleRunFiles() {
     return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
   };
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(shm::PosixSegmentDir(), ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind("tributary-p", 0) == 0 && gone(name.c_str() + 11)) {
       spdlog::info("removing stale shared memory {} of a node that is gone", name);
@@ -155,6 +157,7 @@ class Node::Impl {
     std::vector<std::string> worker_argv = o.worker_argv;
     std::size_t shm_budget = o.shm_budget_bytes ? o.shm_budget_bytes : HalfOfMemory();
     TRIBUTARY_RETURN_IF_ERROR(AttachDpdk(o, "tributary-" + node, worker_argv));
+    if (!dpdk_) TRIBUTARY_RETURN_IF_ERROR(ChooseShmDir(o, worker_argv));
     if (dpdk_) shm_budget = std::min(shm_budget, o.dpdk_memory_bytes);
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
@@ -422,10 +425,10 @@ class Node::Impl {
   }
 
   // --shm-backend dpdk|auto: attaches this process as the node's EAL primary, and has the
-  // aggregator processes attach as secondaries. auto falls back to boost, saying why.
+  // aggregator processes attach as secondaries. auto falls back to posix, saying why.
   Status AttachDpdk(const NodeOptions& o, const std::string& file_prefix,
                     std::vector<std::string>& worker_argv) {
-    if (o.shm_backend == "boost") return Status::Ok();
+    if (o.shm_backend == "posix") return Status::Ok();
     // The pools get dpdk_memory_bytes; the rest covers each memzone's 2 MiB alignment.
     auto memory = shm::DpdkMemory::Attach({.file_prefix = file_prefix,
                                            .primary = true,
@@ -433,14 +436,40 @@ class Node::Impl {
                                            .huge_dir = {}});
     if (!memory) {
       if (o.shm_backend == "dpdk") return memory.error().WithContext("--shm-backend dpdk");
-      spdlog::warn("shared memory: the DPDK backend is unavailable ({}); using POSIX shared "
-                   "memory (boost)",
-                   memory.error().message());
+      spdlog::warn(
+          "shared memory: the DPDK backend is unavailable ({}); using POSIX shared "
+          "memory",
+          memory.error().message());
       return Status::Ok();
     }
     dpdk_ = std::move(memory).value();
     worker_argv.insert(worker_argv.end(), {"--dpdk-prefix", dpdk_->file_prefix(),
                                            "--dpdk-huge-dir", dpdk_->huge_dir()});
+    return Status::Ok();
+  }
+
+  // --shm-dir: the directory of this node's POSIX pools, for this process and its aggregators.
+  // auto: the tmpfs with 2 MiB pages where it can be had, else /dev/shm, saying why.
+  Status ChooseShmDir(const NodeOptions& o, std::vector<std::string>& worker_argv) {
+    std::string dir = o.shm_dir;
+    if (dir == "auto") {
+      auto huge = shm::PrepareHugeTmpfs();
+      dir = huge ? *huge : "/dev/shm";
+      if (!huge) {
+        spdlog::info(
+            "shared memory: pools in /dev/shm, in 4 KiB pages: no tmpfs with huge pages "
+            "({})",
+            huge.error().message());
+      }
+    } else {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(dir, ec)) {
+        return Status::InvalidArgument("--shm-dir " + dir + " is not a directory");
+      }
+    }
+    if (shm::IsHugeTmpfs(dir)) spdlog::info("shared memory: pools in {}, in 2 MiB pages", dir);
+    shm::SetPosixSegmentDir(dir);
+    worker_argv.insert(worker_argv.end(), {"--shm-dir", dir});
     return Status::Ok();
   }
 

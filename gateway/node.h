@@ -38,9 +38,12 @@ struct NodeOptions {
   std::string advertise;
   double peer_timeout_s = 30;  // see ControlPlaneOptions::peer_timeout
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
-  // Where job pools live: "boost" (POSIX shared memory), "dpdk" (memzones in hugepages, this
-  // process the EAL primary; needs root) or "auto" (dpdk where it starts, else boost).
-  std::string shm_backend = "boost";
+  // Where job pools live: "posix" (POSIX shared memory), "dpdk" (memzones in hugepages, this
+  // process the EAL primary; needs root) or "auto" (dpdk where it starts, else posix).
+  std::string shm_backend = "posix";
+  // The directory of the posix backend's pools: "auto" (the tmpfs with 2 MiB pages of
+  // shm/huge_tmpfs.h where it can be had, else /dev/shm) or a directory, best a tmpfs.
+  std::string shm_dir = "auto";
   std::size_t dpdk_memory_bytes = 1024u << 20;  // dpdk: hugepage memory for the pools
   uint32_t retained_versions = 2;         // published models kept per job (latest included)
   uint32_t max_streaming_pushes = 4096;   // pushes streaming at once (0: no limit)

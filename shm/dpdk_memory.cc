@@ -14,8 +14,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <vector>
+
+#include "shm/mounts.h"
 
 namespace fs = std::filesystem;
 
@@ -59,16 +60,11 @@ constexpr const char* kRunDir = "/run/tributary/";
 // A mounted hugetlbfs of 2 MiB pages, or "". Not another node's own mount: that node unmounts
 // it when it stops, or when it starts again after a crash.
 std::string MountedHugetlbfs() {
-  std::ifstream mounts("/proc/mounts");
-  std::string line;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string device, dir, type, options;
-    fields >> device >> dir >> type >> options;
-    if (type != "hugetlbfs" || dir.starts_with(kRunDir + std::string("hugepages-"))) continue;
-    if (options.find("pagesize=") == std::string::npos ||
-        options.find("pagesize=2M") != std::string::npos) {
-      return dir;
+  for (const Mount& m : ReadMounts()) {
+    if (m.type != "hugetlbfs" || m.dir.starts_with(kRunDir + std::string("hugepages-"))) continue;
+    if (m.options.find("pagesize=") == std::string::npos ||
+        m.options.find("pagesize=2M") != std::string::npos) {
+      return m.dir;
     }
   }
   return "";

@@ -2,7 +2,8 @@
 // SlotPool (header, tables and slots all live in one segment).
 //
 // Two backends behind the same calls, chosen per process:
-//   - Boost.Interprocess POSIX shared memory (/dev/shm), the default;
+//   - POSIX shared memory, the default: a file of /dev/shm, or of the tmpfs with 2 MiB pages
+//     that the node chose (shm/huge_tmpfs.h);
 //   - a DPDK memzone in hugepages, while the process is attached to the node's DPDK memory as
 //     the EAL primary or a secondary (shm/dpdk_memory.h).
 // The names and the semantics are the same: Remove() takes the name away at once, and the
@@ -39,10 +40,18 @@ class SlotObjects {
   virtual void Reset(std::span<const uint32_t> free) = 0;
 };
 
+// Where this process's POSIX segments live: "/dev/shm" (where shm_open puts its objects) unless
+// set. Every process of a node sets the same directory before it makes or opens a segment.
+void SetPosixSegmentDir(std::string dir);
+const std::string& PosixSegmentDir();
+// The file of the POSIX segment `name`.
+std::string PosixSegmentPath(const std::string& name);
+
 class Segment {
  public:
   // A new zero-filled segment of at least `bytes` bytes (mode 0600 for POSIX). `prefault`:
-  // populate the page tables now. ALREADY_EXISTS when the name is taken.
+  // reserve its memory and populate the page tables now (RESOURCE_EXHAUSTED when the memory is
+  // not there). ALREADY_EXISTS when the name is taken; a name is a file name (no '/').
   static Result<std::unique_ptr<Segment>> Create(const std::string& name, std::size_t bytes,
                                                  bool prefault);
   // Maps an existing segment. NOT_FOUND when there is none of that name.

@@ -109,7 +109,7 @@ TEST(ContainerContractTest, RunFilesSegmentsAndPinsArePrivate) {
   EXPECT_EQ(ModeOf(serve.dir() + "/port"), 0600u);
   EXPECT_EQ(ModeOf(serve.dir() + "/serve.pid"), 0600u);
   int segments = 0;
-  for (const auto& e : std::filesystem::directory_iterator("/dev/shm")) {
+  for (const auto& e : std::filesystem::directory_iterator(NodeShmDir())) {
     if (e.path().filename().string().find(node) == std::string::npos) continue;
     ++segments;
     EXPECT_EQ(ModeOf(e.path()), 0600u) << e.path();

@@ -192,7 +192,7 @@ TEST_F(DpdkBackendTest, WithoutTheHugepagesDpdkRefusesAndAutoFallsBack) {
   ASSERT_TRUE(serve.ok());
   const uint64_t job = serve.CreateJob(1 << 16, 1, 2);
   ASSERT_NE(job, 0u);
-  EXPECT_TRUE(fs::exists("/dev/shm/tributary-" + node + "-job-" + std::to_string(job)))
+  EXPECT_TRUE(fs::exists(NodeShmDir() + "/tributary-" + node + "-job-" + std::to_string(job)))
       << "auto did not fall back to POSIX shared memory";
   auto clients = JoinedClients(serve, job, 2);
   ExpectExactRound(serve, job, 1, clients, 1 << 16);

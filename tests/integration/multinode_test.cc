@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "clients/cpp/client.h"
+#include "shm/huge_tmpfs.h"
 #include "tests/integration/serve_process.h"
 
 namespace tributary::testing {
@@ -54,7 +55,8 @@ class ThreeNamespaces {
     for (int i = 1; i <= 3; ++i) Shell("ip netns del " + Namespace(i));
     Shell("ip link del " + tag_ + "br");
     // What a node killed by a test leaves: its pools and its router's pins.
-    Shell("rm -rf /dev/shm/tributary-" + tag_ + "-* /sys/fs/bpf/tributary/" + tag_ + "-*");
+    Shell("rm -rf /dev/shm/tributary-" + tag_ + "-* " + shm::kHugeTmpfsDir + "/tributary-" + tag_ +
+          "-* /sys/fs/bpf/tributary/" + tag_ + "-*");
   }
   bool ok() const { return ok_; }
   std::string Namespace(int i) const { return tag_ + "n" + std::to_string(i); }

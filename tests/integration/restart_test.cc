@@ -205,7 +205,7 @@ TEST_F(RestartTest, WithoutItsSharedMemoryAJobResumesFromTheModelsOnDisk) {
     internal::JobCheckpoint checkpoint;
     std::ifstream in(dir_ + "/jobs/" + std::to_string(job) + "/checkpoint.pb", std::ios::binary);
     ASSERT_TRUE(checkpoint.ParseFromIstream(&in));
-    const fs::path pool = "/dev/shm/" + checkpoint.pool();
+    const fs::path pool = NodeShmDir() + "/" + checkpoint.pool();
     ASSERT_TRUE(fs::exists(pool)) << pool;
     fs::remove(pool);
   }

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "shm/huge_tmpfs.h"
+
 extern char** environ;
 
 namespace tributary::testing {
@@ -93,6 +95,10 @@ int ServeProcess::WaitForExit(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return -1;
+}
+
+std::string NodeShmDir() {
+  return shm::IsHugeTmpfs(shm::kHugeTmpfsDir) ? shm::kHugeTmpfsDir : "/dev/shm";
 }
 
 double MetricValue(const std::string& metrics, const std::string& name) {

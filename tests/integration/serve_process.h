@@ -19,6 +19,10 @@ namespace tributary::testing {
 // The value of an unlabelled sample in a /metrics text, or -1 when it is missing.
 double MetricValue(const std::string& metrics, const std::string& name);
 
+// Where a serve started by these tests keeps its POSIX pools (--shm-dir auto): the tmpfs with
+// huge pages once a serve could mount it (as root), else /dev/shm.
+std::string NodeShmDir();
+
 class ServeProcess {
  public:
   // Starts serve with `extra_args` and waits until its port file appears. `prefix` runs before
