@@ -42,6 +42,14 @@ ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std:
     host_ = (listen + 1)->substr(0, (listen + 1)->rfind(':'));
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  if (auto id = std::find(extra_args.begin(), extra_args.end(), "--node-id");
+      id != extra_args.end() && id + 1 != extra_args.end()) {
+    node_ = *(id + 1);
+  } else if (owns_dir_) {
+    // A name of its own, so the destructor can remove what a serve killed mid-job leaves.
+    node_ = "t" + std::to_string(getpid()) + "-" + std::to_string(std::rand());
+    args.insert(args.end(), {"--node-id", node_});
+  }
   // Tests stop serve mid-round at will: no drain unless a test asks for one.
   if (std::find(extra_args.begin(), extra_args.end(), "--drain-timeout-s") == extra_args.end()) {
     args.insert(args.end(), {"--drain-timeout-s", "0"});
@@ -82,6 +90,16 @@ ServeProcess::~ServeProcess() {
   }
   std::error_code ec;
   if (owns_dir_) fs::remove_all(dir_, ec);
+  // The pools and BPF pins of a node whose data directory is gone: nothing can resume them.
+  if (owns_dir_ && !node_.empty()) {
+    const std::string prefix = "tributary-" + node_ + "-";
+    for (const std::string dir : {std::string("/dev/shm"), std::string(shm::kHugeTmpfsDir)}) {
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (e.path().filename().string().starts_with(prefix)) fs::remove(e.path(), ec);
+      }
+    }
+    fs::remove_all("/sys/fs/bpf/tributary/" + node_, ec);
+  }
 }
 
 int ServeProcess::WaitForExit(std::chrono::milliseconds timeout) {

@@ -61,6 +61,7 @@ class ServeProcess {
   std::string host_ = "127.0.0.1";  // of --listen, when extra_args set it
   std::string dir_;
   bool owns_dir_ = true;
+  std::string node_;  // its --node-id, when the test gave one or this fixture chose it
   std::unique_ptr<v1::OperatorService::Stub> operator_;
 };
 
