@@ -24,7 +24,7 @@
 // `--serve-arg ARG` (repeatable) passes ARG on to `tributary serve` (say, --shm-backend dpdk);
 // `--fan-in K` creates the round scenarios' jobs with that fan-in (a tree; default flat);
 // `--transport grpc` makes the round scenario's clients push and pull over gRPC (default: the
-// bulk port).
+// bulk port); `--memory-sample-ms MS` samples the server's memory every MS ms (default 100).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -100,6 +100,7 @@ std::vector<pid_t> Children(pid_t pid) {
 std::vector<std::string> g_serve_args;  // --serve-arg
 bool g_use_bulk_port = true;            // --transport bulk|grpc: the round scenario's clients
 uint32_t g_fan_in = 0;                  // --fan-in
+int g_memory_sample_ms = 100;           // --memory-sample-ms
 
 class Serve {
  public:
@@ -309,13 +310,15 @@ uint64_t TreePss(pid_t pid) {
   return kb << 10;
 }
 
-// Samples TreePss(pid) every 20 ms until destroyed; peak() is the largest sample.
+// Samples TreePss(pid) every --memory-sample-ms until destroyed; peak() is the largest sample.
+// Each sample walks every page-table entry of the server's processes, shared pages once per
+// page per process, so a short period takes a share of the CPU the rounds also need.
 class PeakMemory {
  public:
   explicit PeakMemory(pid_t pid) : thread_([this, pid] {
     while (!stop_) {
       peak_ = std::max<uint64_t>(peak_, TreePss(pid));
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(std::chrono::milliseconds(g_memory_sample_ms));
     }
   }) {}
   ~PeakMemory() {
@@ -733,6 +736,7 @@ int main(int argc, char** argv) {
     if (k == "--serve-arg") g_serve_args.push_back(argv[i + 1]);
     if (k == "--fan-in") g_fan_in = std::stoul(argv[i + 1]);
     if (k == "--transport") g_use_bulk_port = std::string(argv[i + 1]) != "grpc";
+    if (k == "--memory-sample-ms") g_memory_sample_ms = std::max(1, std::stoi(argv[i + 1]));
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(server, clients, params, rounds);
@@ -742,6 +746,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: e2e_bench ingest|round|tcp|idle|start [--params P] [--reps R] "
                "[--clients N] [--rounds R] [--server tributary|baseline] [--bytes B] "
-               "[--json FILE] [--serve-arg ARG ...] [--fan-in K] [--push bulk|grpc]\n");
+               "[--json FILE] [--serve-arg ARG ...] [--fan-in K] [--transport bulk|grpc] "
+               "[--memory-sample-ms MS]\n");
   return 2;
 }
