@@ -2348,6 +2348,15 @@ class ControlPlane::Impl {
   // round pool goes back to the budget (its mapping lives on while streams still read from it).
   void KeepOnlyFinalModel(Job& job) {
     const PublishedModel last = job.versions.back();
+    // The round pool's other slots go first, so that the copy below does not add a model to
+    // the node's memory at its peak.
+    for (std::size_t i = 0; i + 1 < job.versions.size(); ++i) {
+      (void)job.pool->Release(job.versions[i].slot);
+    }
+    job.versions = {last};
+    if (auto discarded = job.pool->DiscardFreeSlots(); !discarded) {
+      spdlog::warn("{}: {}", JobName(job.id), discarded.error().ToString());
+    }
     auto final_pool = shm::SlotPool::Create({.name = job.pool->name() + "-final",
                                              .slot_bytes = job.model_bytes,
                                              .num_slots = 1,
@@ -2361,7 +2370,7 @@ class ControlPlane::Impl {
     if (!slot) return;
     std::memcpy((*final_pool)->Bytes(slot->index).data(),
                 job.pool->Bytes(last.slot.index).data(), job.model_bytes);
-    for (const auto& p : job.versions) (void)job.pool->Release(p.slot);
+    (void)job.pool->Release(last.slot);
     (void)shm::SlotPool::Remove(job.pool->name());
     job.pool = std::shared_ptr<shm::SlotPool>(std::move(final_pool).value());
     ForgetInAggregators(job);

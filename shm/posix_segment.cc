@@ -36,6 +36,14 @@ class PosixSegment final : public Segment {
   Result<std::unique_ptr<SlotObjects>> OpenSlots() override {
     return std::unique_ptr<SlotObjects>();
   }
+  // A hole punched in the tmpfs file.
+  Status Discard(std::span<std::byte> range) override {
+    if (range.empty()) return Status::Ok();
+    if (madvise(range.data(), range.size(), MADV_REMOVE) != 0) {
+      return Status::FromErrno("discarding " + std::to_string(range.size()) + " bytes of a pool");
+    }
+    return Status::Ok();
+  }
 };
 
 // Closes a descriptor on every path out.

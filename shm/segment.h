@@ -78,6 +78,14 @@ class Segment {
   // The free list LaySlots made, in a process that opened the segment; null where none.
   virtual Result<std::unique_ptr<SlotObjects>> OpenSlots() = 0;
 
+  // Gives the memory under `range` (page-aligned, inside bytes()) back to the system, for every
+  // process that maps it; it reads as zeros afterwards. Where a backend cannot (DPDK keeps its
+  // hugepages), the memory stays as it is.
+  virtual Status Discard(std::span<std::byte> range) {
+    (void)range;
+    return Status::Ok();
+  }
+
  protected:
   explicit Segment(std::span<std::byte> bytes) : bytes_(bytes) {}
 

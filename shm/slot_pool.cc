@@ -259,6 +259,17 @@ Result<SlotHandle> SlotPool::Allocate() {
   return SlotHandle{s, slot.generation};
 }
 
+Result<std::size_t> SlotPool::DiscardFreeSlots() {
+  Lock lock(this);
+  std::size_t bytes = 0;
+  for (uint32_t s = 0; s < header_->num_slots; ++s) {
+    if (header_->slots()[s].refcount != 0) continue;
+    TRIBUTARY_RETURN_IF_ERROR(segment_->Discard(Bytes(s)));
+    bytes += header_->slot_bytes;
+  }
+  return bytes;
+}
+
 Result<uint32_t> SlotPool::TakeFreeLocked() {
   const uint32_t n = header_->num_slots;
   SlotMeta* slots = header_->slots();

@@ -87,6 +87,11 @@ class SlotPool {
   // Drops one reference this process holds; the slot is free when none is left.
   Status Release(SlotHandle handle);
 
+  // Gives the memory of every free slot back to the system (where the backend can: POSIX), for
+  // a pool that will not take updates again; a slot allocated later reads as zeros. Returns the
+  // bytes given back.
+  Result<std::size_t> DiscardFreeSlots();
+
   // Drops every reference held by process `pid`; returns the number of references dropped.
   uint32_t Reclaim(pid_t pid);
   // Reclaim() for every registered process that no longer exists.

@@ -1,13 +1,16 @@
 #include "shm/slot_pool.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <algorithm>
 #include <cstring>
 #include <string>
+
+#include "shm/segment.h"
 
 namespace tributary::shm {
 namespace {
@@ -151,6 +154,33 @@ TEST_F(SlotPoolTest, ReclaimDeadFindsExitedHolders) {
   EXPECT_EQ(pool_->FreeSlots(), 3u);
   EXPECT_EQ(pool_->ReclaimDead(), 1u);
   EXPECT_EQ(pool_->FreeSlots(), 4u);
+}
+
+// The memory of free slots goes back to the system; slots still referenced keep their bytes.
+TEST(SlotPoolDiscardTest, FreeSlotsGiveTheirMemoryBackAndHeldOnesKeepTheirBytes) {
+  const std::string name = UniqueName("discard");
+  constexpr std::size_t kSlot = 4 << 20;
+  auto pool = SlotPool::Create({.name = name, .slot_bytes = kSlot, .num_slots = 4});
+  ASSERT_TRUE(pool) << pool.error();
+  auto held = (*pool)->Allocate();
+  ASSERT_TRUE(held);
+  std::memset((*pool)->Bytes(held->index).data(), 7, kSlot);
+  auto allocated = [&] {
+    struct stat st {};
+    EXPECT_EQ(stat(PosixSegmentPath(name).c_str(), &st), 0);
+    return static_cast<std::size_t>(st.st_blocks) * 512;
+  };
+  const std::size_t before = allocated();
+  EXPECT_GE(before, 4 * kSlot);  // pre-faulted: every slot's pages are there
+  auto discarded = (*pool)->DiscardFreeSlots();
+  ASSERT_TRUE(discarded) << discarded.error();
+  EXPECT_EQ(*discarded, 3 * kSlot);
+  EXPECT_LE(allocated(), before - 3 * kSlot);
+  const auto bytes = (*pool)->Bytes(held->index);
+  EXPECT_TRUE(
+      std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{7}; }));
+  pool->reset();
+  (void)SlotPool::Remove(name);
 }
 
 }  // namespace
