@@ -419,14 +419,14 @@ class ControlPlane::Impl {
                                        .num_slots = plan.slots,
                                        .metadata = meta.dump()});
     if (!pool) return pool.error().WithContext("creating the pool of " + JobName(job.id));
-    const std::size_t slot_bytes = std::size_t(plan.slots) * plan.model_bytes;
+    const std::size_t pool_bytes = std::size_t(plan.slots) * plan.model_bytes;
     if (!shm::DpdkMemory::Attached() && shm::IsHugeTmpfs(shm::PosixSegmentDir())) {
       const std::size_t huge = shm::HugeMappedBytes(shm::PosixSegmentPath(PoolName(job.id)));
-      if (huge < slot_bytes * 9 / 10) {
+      if (huge < pool_bytes * 9 / 10) {
         spdlog::warn(
             "{}: only {} of its pool's {} MiB are in 2 MiB pages (memory is "
             "fragmented); the rest pays for 4 KiB pages",
-            JobName(job.id), huge >> 20, slot_bytes >> 20);
+            JobName(job.id), huge >> 20, pool_bytes >> 20);
       }
     }
     return std::shared_ptr<shm::SlotPool>(std::move(pool).value());

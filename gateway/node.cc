@@ -466,6 +466,7 @@ class Node::Impl {
       if (!std::filesystem::is_directory(dir, ec)) {
         return Status::InvalidArgument("--shm-dir " + dir + " is not a directory");
       }
+      dir = std::filesystem::absolute(dir, ec).string();  // the aggregators' as well
     }
     if (shm::IsHugeTmpfs(dir)) spdlog::info("shared memory: pools in {}, in 2 MiB pages", dir);
     shm::SetPosixSegmentDir(dir);
