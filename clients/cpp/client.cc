@@ -5,6 +5,7 @@
 #define XXH_INLINE_ALL  // inlined and compiled for this CPU (AVX2)
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -99,11 +100,29 @@ Result<std::string> ReadFile(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// Waits until `deadline` watching `channel`'s connectivity. A synchronous client polls its
+// connections only inside calls, and a call on a channel that failed to connect fails at once
+// without polling: a reconnection begun after a gateway restart would then wait for gRPC's
+// backup poller (every 5 s) to complete. Watching the state polls it, and asks to connect.
+void WaitOutBackoff(grpc::Channel& channel, std::chrono::system_clock::time_point deadline) {
+  for (;;) {
+    const grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_READY || !channel.WaitForStateChange(state, deadline)) break;
+  }
+  std::this_thread::sleep_until(deadline);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<grpc::Channel>> CreateChannel(const ClientOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(8 << 20);
+  // The channel reconnects at the pace of this client's retries: with gRPC's own backoff (1 s,
+  // growing to 120 s) the attempts after a gateway restart would fail fast, unconnected.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(std::max<int64_t>(1, options.initial_backoff.count())));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(std::max<int64_t>(1, options.max_backoff.count())));
   if (options.tls_ca_file.empty() && options.tls_cert_file.empty() &&
       options.tls_key_file.empty()) {
     return grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
@@ -140,7 +159,8 @@ Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
 Client::~Client() = default;
 
 template <typename F>
-auto Client::WithRetries(F&& attempt) -> decltype(attempt()) {
+auto Client::WithRetries(const std::shared_ptr<grpc::Channel>& channel, F&& attempt)
+    -> decltype(attempt()) {
   if (!channel_error_.ok()) return channel_error_;
   thread_local std::mt19937_64 rng(std::random_device{}());
   auto backoff = options_.initial_backoff;
@@ -148,7 +168,8 @@ auto Client::WithRetries(F&& attempt) -> decltype(attempt()) {
     auto r = attempt();
     if (r.has_value() || !Retryable(r.error()) || i >= options_.max_attempts) return r;
     std::uniform_int_distribution<long> jitter(backoff.count() / 2, backoff.count());
-    std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+    WaitOutBackoff(*channel,
+                   std::chrono::system_clock::now() + std::chrono::milliseconds(jitter(rng)));
     backoff = std::min(options_.max_backoff, backoff * 2);
   }
 }
@@ -196,7 +217,7 @@ auto Client::WithPlacement(uint64_t job, F&& call) -> decltype(call()) {
 Result<v1::JoinReply> Client::JoinOnce(uint64_t job,
                                        const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = v1::ClientService::NewStub(channel);
-  return WithRetries([&]() -> Result<v1::JoinReply> {
+  return WithRetries(channel, [&]() -> Result<v1::JoinReply> {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
     v1::JoinRequest req;
@@ -214,8 +235,9 @@ Result<v1::JoinReply> Client::JoinOnce(uint64_t job,
 }
 
 Result<v1::TasksReply> Client::Tasks(uint64_t job, uint32_t round, bool wait) {
-  auto stub = v1::ClientService::NewStub(ChannelOf(job));
-  return WithRetries([&]() -> Result<v1::TasksReply> {
+  const std::shared_ptr<grpc::Channel> channel = ChannelOf(job);
+  auto stub = v1::ClientService::NewStub(channel);
+  return WithRetries(channel, [&]() -> Result<v1::TasksReply> {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
     Authorize(&ctx, AccessToken(job));
@@ -233,14 +255,16 @@ Result<v1::TasksReply> Client::Tasks(uint64_t job, uint32_t round, bool wait) {
 
 Result<v1::PushReply> Client::PushTaskResult(uint64_t job, uint32_t round, uint32_t task,
                                              std::span<const float> result) {
-  return WithPlacement(
-      job, [&] { return WithRetries([&] { return PushOnce(job, round, result, 1, task); }); });
+  return WithPlacement(job, [&] {
+    return WithRetries(ChannelOf(job), [&] { return PushOnce(job, round, result, 1, task); });
+  });
 }
 
 Result<v1::PushReply> Client::Push(uint64_t job, uint32_t round, std::span<const float> update,
                                    uint64_t num_examples) {
-  return WithPlacement(
-      job, [&] { return WithRetries([&] { return PushOnce(job, round, update, num_examples); }); });
+  return WithPlacement(job, [&] {
+    return WithRetries(ChannelOf(job), [&] { return PushOnce(job, round, update, num_examples); });
+  });
 }
 
 Result<v1::PushReply> Client::SetInitialModel(uint64_t job, std::span<const float> model) {
@@ -326,8 +350,9 @@ Result<Model> Client::Pull(uint64_t job, int64_t version, bool wait) {
 
 Result<uint32_t> Client::PullInto(uint64_t job, int64_t version, bool wait,
                                   std::vector<float>* out) {
-  return WithPlacement(
-      job, [&] { return WithRetries([&] { return PullOnce(job, version, wait, out); }); });
+  return WithPlacement(job, [&] {
+    return WithRetries(ChannelOf(job), [&] { return PullOnce(job, version, wait, out); });
+  });
 }
 
 Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,

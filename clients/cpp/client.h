@@ -111,8 +111,11 @@ class Client {
   const ClientOptions& options() const { return options_; }
 
  private:
+  // Runs `attempt` until it succeeds, fails for good or max_attempts ran out; between two
+  // attempts it waits the backoff on `channel` (see WaitOutBackoff in client.cc).
   template <typename F>
-  auto WithRetries(F&& attempt) -> decltype(attempt());
+  auto WithRetries(const std::shared_ptr<grpc::Channel>& channel, F&& attempt)
+      -> decltype(attempt());
   Result<uint32_t> PullOnce(uint64_t job, int64_t version, bool wait, std::vector<float>* out);
   // The access token Join returned for `job`; options_.access_token before joining it.
   std::string AccessToken(uint64_t job) const;

@@ -2,6 +2,8 @@
 back, and the server's refusals raised as TributaryError with their gRPC codes."""
 
 import socket
+import struct
+import threading
 import urllib.request
 
 import grpc
@@ -196,3 +198,40 @@ def test_sequentially_coded_job_publishes_exact_gradient_sums(server, scheme):
     assert done.value.code == grpc.StatusCode.OUT_OF_RANGE
     for c in clients:
         c.close()
+
+
+def test_channel_tries_to_connect_at_the_clients_own_backoff():
+    # A listener that resets every connection at once: each connection attempt of the client's
+    # channel fails, and is counted. Retrying every 0.1 s for about 3 s, the channel connects
+    # about 30 times; with gRPC's own backoff (1 s, growing) and no call polling the channel
+    # between attempts, it connected twice.
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.02)
+    accepted = 0
+    stop = threading.Event()
+
+    def accept_and_reset():
+        nonlocal accepted
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            accepted += 1
+
+    thread = threading.Thread(target=accept_and_reset)
+    thread.start()
+    client = tributary.Client(f"127.0.0.1:{listener.getsockname()[1]}", "reconnect",
+                              max_attempts=40, initial_backoff=0.05, max_backoff=0.1)
+    try:
+        with pytest.raises(tributary.TributaryError) as refused:
+            client.join(1)
+    finally:
+        client.close()
+        stop.set()
+        thread.join()
+        listener.close()
+    assert refused.value.code == grpc.StatusCode.UNAVAILABLE
+    assert accepted >= 10

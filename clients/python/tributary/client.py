@@ -60,6 +60,22 @@ class _Connection:
             _PULL, request_serializer=client_pb2.PullRequest.SerializeToString,
             response_deserializer=identity)
 
+    def wait_out(self, seconds: float) -> None:
+        """Waits ``seconds`` watching this channel's connectivity. A synchronous client polls
+        its connections only inside calls, and a call on a channel that failed to connect
+        fails at once without polling: a reconnection begun after a gateway restart would then
+        wait for gRPC's backup poller (every 5 s) to complete. Watching polls it, and asks to
+        connect."""
+        deadline = time.monotonic() + seconds
+        ready = grpc.channel_ready_future(self.channel)
+        try:
+            ready.result(timeout=seconds)
+        except grpc.FutureTimeoutError:
+            pass
+        finally:
+            ready.cancel()
+        time.sleep(max(0.0, deadline - time.monotonic()))
+
 
 def _read(path: Optional[str]) -> Optional[bytes]:
     if path is None:
@@ -114,7 +130,12 @@ class Client:
                  timeout: float = 600.0, tls_ca: Optional[str] = None,
                  tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
                  use_bulk_port: bool = True):
-        self._options = [("grpc.max_receive_message_length", 8 << 20)]
+        # The channels reconnect at the pace of this client's retries: with gRPC's own backoff
+        # (1 s, growing to 120 s) the attempts after a gateway restart would fail fast,
+        # unconnected.
+        self._options = [("grpc.max_receive_message_length", 8 << 20),
+                         ("grpc.initial_reconnect_backoff_ms", max(1, int(initial_backoff * 1000))),
+                         ("grpc.max_reconnect_backoff_ms", max(1, int(max_backoff * 1000)))]
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         self._credentials = None
@@ -165,10 +186,12 @@ class Client:
         placed = self._placed.pop(job, None)
         if placed is not None:
             placed.channel.close()
-        reply = self._with_retries(lambda: self._home.join(request, timeout=self._timeout))
+        reply = self._with_retries(
+            self._home, lambda: self._home.join(request, timeout=self._timeout))
         if reply.node and reply.node != self.target:
             there = _Connection(reply.node, self._credentials, self._options)
-            reply = self._with_retries(lambda: there.join(request, timeout=self._timeout))
+            reply = self._with_retries(
+                there, lambda: there.join(request, timeout=self._timeout))
             self._placed[job] = there
         self._access_tokens[job] = reply.access_token
         self._bulk_ports[job] = reply.bulk_port
@@ -198,7 +221,7 @@ class Client:
         request = client_pb2.PullRequest(job_id=self._job(job), client_id=self.client_id,
                                          version=-1 if round is None else round, wait=wait)
         return self._on_node(request.job_id, lambda node: self._with_retries(
-            lambda: self._pull_once(node, request)))
+            node, lambda: self._pull_once(node, request)))
 
     def _bulk_port_of(self, job: int, node: "_Connection"):
         """(host, port) of the bulk port to use for ``job`` on ``node``, or None."""
@@ -241,7 +264,7 @@ class Client:
                 self._bulk_ports[job_id] = 0  # unreachable: gRPC from now on
             return node.push(messages(), timeout=self._timeout, metadata=self._metadata(job_id))
 
-        return self._on_node(job_id, lambda node: self._with_retries(lambda: attempt(node)))
+        return self._on_node(job_id, lambda node: self._with_retries(node, lambda: attempt(node)))
 
     def tasks(self, round: int, *, wait: bool = True,
               job: Optional[int] = None) -> client_pb2.TasksReply:
@@ -252,7 +275,7 @@ class Client:
         request = client_pb2.TasksRequest(job_id=self._job(job), client_id=self.client_id,
                                           round=round, wait=wait)
         return self._on_node(request.job_id, lambda node: self._with_retries(
-            lambda: node.tasks(request, timeout=self._timeout,
+            node, lambda: node.tasks(request, timeout=self._timeout,
                                metadata=self._metadata(request.job_id))))
 
     def set_initial_model(self, model: np.ndarray, *,
@@ -308,7 +331,9 @@ class Client:
                                  "model checksum does not match its bytes")
         return out
 
-    def _with_retries(self, attempt: Callable[[], T]) -> T:
+    def _with_retries(self, node: "_Connection", attempt: Callable[[], T]) -> T:
+        """Runs ``attempt`` until it succeeds, fails for good or ``max_attempts`` ran out;
+        between two attempts waits the backoff on ``node``'s channel."""
         backoff = self._initial_backoff
         for n in range(1, self._max_attempts + 1):
             try:
@@ -319,6 +344,6 @@ class Client:
             except _bulk.Refused as e:
                 if e.code not in _RETRYABLE or n == self._max_attempts:
                     raise TributaryError(e.code, e.details) from None
-            time.sleep(random.uniform(backoff / 2, backoff))
+            node.wait_out(random.uniform(backoff / 2, backoff))
             backoff = min(self._max_backoff, backoff * 2)
         raise AssertionError("unreachable")
