@@ -2226,6 +2226,17 @@ class ControlPlane::Impl {
     const uint32_t version = job.aggregating;
     uint64_t checksum = XXH3_64bits(job.pool->Bytes(job.output.index).data(), job.model_bytes);
     job.versions.push_back({version, job.output, checksum});
+    // Pulls waiting for this version get it before the checkpoint below, whose sync to disk
+    // can wait tens of ms behind a model file being written. A node killed before that
+    // checkpoint is written still holds the round's updates, and publishes the version again
+    // from them when it restarts.
+    auto ready = job.waiters.equal_range(version);
+    std::vector<std::function<void(Result<ModelRef>)>> wake;
+    for (auto it = job.waiters.begin(); it != ready.second;) {
+      wake.push_back(std::move(it->second.second));
+      it = job.waiters.erase(it);
+    }
+    for (auto& w : wake) w(Hold(job, version));
     PersistVersion(job, job.versions.back());
     if (job.grouped() && job.is_home) SendModelToPeers(job, job.versions.back());
     while (job.versions.size() > options_.retained_versions) {
@@ -2264,13 +2275,6 @@ class ControlPlane::Impl {
     job.accepted_clients.clear();
     job.phase = Phase::kIdle;
     Emit(job, e);
-    auto ready = job.waiters.equal_range(version);
-    std::vector<std::function<void(Result<ModelRef>)>> wake;
-    for (auto it = job.waiters.begin(); it != ready.second;) {
-      wake.push_back(std::move(it->second.second));
-      it = job.waiters.erase(it);
-    }
-    for (auto& w : wake) w(Hold(job, version));
     if (version >= job.spec.rounds()) {
       EndJob(job, v1::JOB_STATE_COMPLETED, "");
     } else if (job.sequence) {
