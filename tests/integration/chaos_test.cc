@@ -251,6 +251,10 @@ TEST(ChaosTest, ServeKilledAtRandomPointsResumesLosingNothing) {
   const std::string dir = (std::filesystem::temp_directory_path() /
                            ("tributary-chaos-" + std::to_string(getpid())))
                               .string();
+  struct RemovedAtTheEnd {
+    std::string dir;
+    ~RemovedAtTheEnd() { RemoveDataDir(dir); }
+  } removed{dir};  // after the last serve, declared below, ended
   const std::vector<std::string> args = {"--listen", "127.0.0.1:" + std::to_string(port),
                                          "--aggregators", "2", "--retained-versions",
                                          std::to_string(kRetainedVersions)};
@@ -287,9 +291,6 @@ TEST(ChaosTest, ServeKilledAtRandomPointsResumesLosingNothing) {
   EXPECT_EQ(done.published_version(), kServeRounds);
   EXPECT_EQ(done.pool_slots(), 1u);
   EXPECT_EQ(done.pool_free_slots(), 0u);
-  serve.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace

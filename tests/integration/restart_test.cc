@@ -34,10 +34,7 @@ class RestartTest : public ::testing::Test {
             ("tributary-restart-" + std::to_string(getpid()) + "-" + std::to_string(std::rand())))
                .string();
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override { RemoveDataDir(dir_); }
 
   client::Client Client(const ServeProcess& serve, int i) {
     client::ClientOptions o;

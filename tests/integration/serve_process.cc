@@ -45,9 +45,11 @@ ServeProcess::ServeProcess(std::vector<std::string> extra_args, std::vector<std:
   if (auto id = std::find(extra_args.begin(), extra_args.end(), "--node-id");
       id != extra_args.end() && id + 1 != extra_args.end()) {
     node_ = *(id + 1);
-  } else if (owns_dir_) {
-    // A name of its own, so the destructor can remove what a serve killed mid-job leaves.
-    node_ = "t" + std::to_string(getpid()) + "-" + std::to_string(std::rand());
+  } else {
+    // A name of its own, so that what a serve killed mid-job leaves can be removed: the
+    // destructor does for a data directory it owns, RemoveDataDir for one the test keeps.
+    node_ = owns_dir_ ? "t" + std::to_string(getpid()) + "-" + std::to_string(std::rand())
+                      : NodeIdOf(dir_);
     args.insert(args.end(), {"--node-id", node_});
   }
   // Tests stop serve mid-round at will: no drain unless a test asks for one.
@@ -88,18 +90,35 @@ ServeProcess::~ServeProcess() {
       }
     }
   }
-  std::error_code ec;
-  if (owns_dir_) fs::remove_all(dir_, ec);
-  // The pools and BPF pins of a node whose data directory is gone: nothing can resume them.
-  if (owns_dir_ && !node_.empty()) {
-    const std::string prefix = "tributary-" + node_ + "-";
-    for (const std::string dir : {std::string("/dev/shm"), std::string(shm::kHugeTmpfsDir)}) {
-      for (const auto& e : fs::directory_iterator(dir, ec)) {
-        if (e.path().filename().string().starts_with(prefix)) fs::remove(e.path(), ec);
-      }
-    }
-    fs::remove_all("/sys/fs/bpf/tributary/" + node_, ec);
+  if (owns_dir_) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    RemoveNodeState(node_);
   }
+}
+
+std::string ServeProcess::NodeIdOf(const std::string& data_dir) {
+  char id[16];
+  std::snprintf(id, sizeof id, "t%012zx", std::hash<std::string>{}(data_dir)&0xffffffffffff);
+  return id;
+}
+
+void ServeProcess::RemoveNodeState(const std::string& node) {
+  if (node.empty()) return;
+  std::error_code ec;
+  const std::string prefix = "tributary-" + node + "-";
+  for (const std::string dir : {std::string("/dev/shm"), std::string(shm::kHugeTmpfsDir)}) {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (e.path().filename().string().starts_with(prefix)) fs::remove(e.path(), ec);
+    }
+  }
+  fs::remove_all("/sys/fs/bpf/tributary/" + node, ec);
+}
+
+void RemoveDataDir(const std::string& data_dir) {
+  std::error_code ec;
+  fs::remove_all(data_dir, ec);
+  ServeProcess::RemoveNodeState(ServeProcess::NodeIdOf(data_dir));
 }
 
 int ServeProcess::WaitForExit(std::chrono::milliseconds timeout) {

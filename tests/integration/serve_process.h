@@ -1,7 +1,9 @@
 // ServeProcess: a real `tributary serve` started by a test, on a free port (unless `extra_args`
-// set --listen), with its own data directory and node id, and without a drain on SIGTERM unless
-// `extra_args` set --drain-timeout-s; stopped with SIGTERM (or killed) by the destructor. The
-// path of the tributary binary comes from the TRIBUTARY_BINARY compile definition.
+// set --listen), with its own data directory and node id (unless `extra_args` set --node-id;
+// on a data directory the test keeps, the same id for each serve started on it), and without a
+// drain on SIGTERM unless `extra_args` set --drain-timeout-s; stopped with SIGTERM (or killed) by
+// the destructor. The path of the tributary binary comes from the TRIBUTARY_BINARY compile
+// definition.
 #pragma once
 
 #include <sys/types.h>
@@ -55,6 +57,11 @@ class ServeProcess {
   uint64_t CreateJob(v1::JobSpec spec);
   v1::JobInfo GetJob(uint64_t job);
 
+  // The node id of the serves started on `data_dir`, a directory the test keeps.
+  static std::string NodeIdOf(const std::string& data_dir);
+  // Removes the pools and BPF pins of `node`, whose serve has ended.
+  static void RemoveNodeState(const std::string& node);
+
  private:
   pid_t pid_ = -1;
   int port_ = 0;
@@ -64,6 +71,10 @@ class ServeProcess {
   std::string node_;  // its --node-id, when the test gave one or this fixture chose it
   std::unique_ptr<v1::OperatorService::Stub> operator_;
 };
+
+// Removes `data_dir`, a data directory a test kept across serves, and what their node left
+// (pools, BPF pins); the serves have ended.
+void RemoveDataDir(const std::string& data_dir);
 
 // Runs `tributary ARGS...` to completion; returns its exit status and fills `output` with
 // stdout and stderr.
