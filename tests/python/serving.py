@@ -1,8 +1,11 @@
 """A real `tributary serve` for the Python tests: started on a free port with its own run
-directory, stopped with SIGTERM. The binary comes from TRIBUTARY_BINARY (set by ctest)."""
+directory and node id, stopped with SIGTERM, and what it left (pools, BPF pins) removed. The
+binary comes from TRIBUTARY_BINARY (set by ctest)."""
 
 import contextlib
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -19,10 +22,11 @@ BINARY = os.environ.get("TRIBUTARY_BINARY", "build/cli/tributary")
 @contextlib.contextmanager
 def serve(*extra_args: str, listen: str = "127.0.0.1:0"):
     """Yields the gateway's HOST:PORT."""
+    node = f"py{os.getpid()}-{secrets.token_hex(4)}"
     with tempfile.TemporaryDirectory() as run_dir:
         # Tests stop serve whenever they are done: no drain of rounds left in progress.
-        proc = subprocess.Popen([BINARY, "serve", "--listen", listen,
-                                 "--data-dir", run_dir, "--drain-timeout-s", "0", *extra_args])
+        proc = subprocess.Popen([BINARY, "serve", "--listen", listen, "--data-dir", run_dir,
+                                 "--node-id", node, "--drain-timeout-s", "0", *extra_args])
         port_file = Path(run_dir) / "port"
         try:
             for _ in range(400):
@@ -35,6 +39,16 @@ def serve(*extra_args: str, listen: str = "127.0.0.1:0"):
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+            _remove_node_state(node)
+
+
+def _remove_node_state(node: str) -> None:
+    """The pools of unfinished rounds and the BPF pins a stopped serve left behind: with its
+    run directory gone, nothing can resume them."""
+    for pools in ("/dev/shm", "/run/tributary/shm"):
+        for pool in Path(pools).glob(f"tributary-{node}-*"):
+            pool.unlink(missing_ok=True)
+    shutil.rmtree(f"/sys/fs/bpf/tributary/{node}", ignore_errors=True)
 
 
 def _channel(target: str, credentials) -> grpc.Channel:
