@@ -98,8 +98,9 @@ ServeProcess::~ServeProcess() {
 }
 
 std::string ServeProcess::NodeIdOf(const std::string& data_dir) {
+  const std::size_t hash = std::hash<std::string>{}(data_dir);
   char id[16];
-  std::snprintf(id, sizeof id, "t%012zx", std::hash<std::string>{}(data_dir)&0xffffffffffff);
+  std::snprintf(id, sizeof id, "t%012zx", hash & 0xffffffffffff);
   return id;
 }
 

@@ -276,7 +276,7 @@ class Client:
                                           round=round, wait=wait)
         return self._on_node(request.job_id, lambda node: self._with_retries(
             node, lambda: node.tasks(request, timeout=self._timeout,
-                               metadata=self._metadata(request.job_id))))
+                                     metadata=self._metadata(request.job_id))))
 
     def set_initial_model(self, model: np.ndarray, *,
                           job: Optional[int] = None) -> client_pb2.PushReply:
