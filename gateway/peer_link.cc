@@ -39,9 +39,11 @@ class PeerLink::Impl {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(static_cast<int>(kChunkBytes + (64 << 10)));
     // A member that went away is tried again within 2 s, not after gRPC's default backoff of
-    // up to 2 minutes: a call to it fails fast and the round goes on without it.
+    // up to 2 minutes: a call to it fails fast and the round goes on without it. A connection
+    // attempt itself may take up to 2 s (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is that timeout, not
+    // a backoff): at 100 ms, a busy node's handshake ran out before the peer's SETTINGS came.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     for (const auto& address : options_.peers) {
       auto peer = std::make_unique<Peer>();
