@@ -10,13 +10,14 @@
 
 namespace tributary::aggregator {
 
-// WeightedCopy and Scale write outputs of at least this many bytes with non-temporal stores
-// (where the CPU has AVX2): larger than a core's share of the cache, they would be evicted
-// before anyone read them again.
+// WeightedPairSum and Scale write outputs of at least this many bytes with non-temporal stores
+// (where the CPU has AVX2 and FMA): larger than a core's share of the cache, they would be
+// evicted before anyone read them again.
 inline constexpr std::size_t kStreamingStoreBytes = 8u << 20;
 
-// acc[i] = w * x[i]
-void WeightedCopy(float* __restrict acc, const float* __restrict x, float w, std::size_t n);
+// acc[i] = w1 * x1[i] + w2 * x2[i]   (a round's first two updates in one pass)
+void WeightedPairSum(float* __restrict acc, const float* x1, float w1, const float* x2, float w2,
+                     std::size_t n);
 // acc[i] += w * x[i]
 void WeightedAccumulate(float* __restrict acc, const float* __restrict x, float w, std::size_t n);
 // out[i] = s * acc[i]   (out may equal acc)

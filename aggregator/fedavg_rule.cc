@@ -8,7 +8,8 @@
 namespace tributary::aggregator {
 
 Status FedAvgRule::Begin(const RoundInfo& info) {
-  sum_.resize(info.dim);
+  dim_ = info.dim;
+  first_ = {};
   total_weight_ = 0;
   count_ = 0;
   begun_ = true;
@@ -17,16 +18,21 @@ Status FedAvgRule::Begin(const RoundInfo& info) {
 
 Status FedAvgRule::Add(std::span<const float> update, double weight) {
   if (!begun_) return Status::FailedPrecondition("fedavg: Add before Begin");
-  if (update.size() != sum_.size()) {
+  if (update.size() != dim_) {
     return Status::InvalidArgument("fedavg: update has " + std::to_string(update.size()) +
-                                   " values, expected " + std::to_string(sum_.size()));
+                                   " values, expected " + std::to_string(dim_));
   }
   if (!std::isfinite(weight) || (output_ == Output::kMean && !(weight > 0))) {
     return Status::InvalidArgument(std::string(Name()) + ": weight must be " +
                                    (output_ == Output::kMean ? "positive and " : "") + "finite");
   }
   if (count_ == 0) {
-    WeightedCopy(sum_.data(), update.data(), static_cast<float>(weight), sum_.size());
+    first_ = update;
+    first_weight_ = weight;
+  } else if (count_ == 1) {
+    sum_.resize(dim_);  // allocated by the first round with two updates, then kept
+    WeightedPairSum(sum_.data(), first_.data(), static_cast<float>(first_weight_), update.data(),
+                    static_cast<float>(weight), sum_.size());
   } else {
     WeightedAccumulate(sum_.data(), update.data(), static_cast<float>(weight), sum_.size());
   }
@@ -37,12 +43,17 @@ Status FedAvgRule::Add(std::span<const float> update, double weight) {
 
 Status FedAvgRule::Finish(std::span<float> out) {
   if (count_ == 0) return Status::FailedPrecondition("fedavg: no update to average");
-  if (out.size() != sum_.size()) {
+  if (out.size() != dim_) {
     return Status::InvalidArgument("fedavg: output has " + std::to_string(out.size()) +
-                                   " values, expected " + std::to_string(sum_.size()));
+                                   " values, expected " + std::to_string(dim_));
   }
-  const double scale = output_ == Output::kMean ? 1.0 / total_weight_ : 1.0;
-  Scale(out.data(), sum_.data(), static_cast<float>(scale), sum_.size());
+  const double divisor = output_ == Output::kMean ? total_weight_ : 1.0;
+  if (count_ == 1) {
+    Scale(out.data(), first_.data(), static_cast<float>(first_weight_ / divisor), out.size());
+  } else {
+    Scale(out.data(), sum_.data(), static_cast<float>(1.0 / divisor), out.size());
+  }
+  first_ = {};
   begun_ = false;
   return Status::Ok();
 }

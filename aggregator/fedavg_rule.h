@@ -3,10 +3,14 @@
 // coefficients aᵢ of either sign).
 //
 // Associative: Add() folds S += w·x in float32 and W += w; Finish() writes S / W (mean) or S
-// (sum). The sum buffer is kept across rounds, so after the first round no page is faulted.
-// Not thread-safe.
+// (sum). The first update is not copied: its view stays valid until Finish() (see
+// AggregationRule), so the second Add() writes S = w₁·x₁ + w₂·x₂ in one pass, and a round of
+// one update is scaled straight from it into the output (its mean is the update, exactly).
+// Either saves a pass over the model per round. The sum buffer is kept across rounds, so after
+// the first round of two updates or more no page is faulted. Not thread-safe.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "aggregator/aggregation_rule.h"
@@ -34,7 +38,10 @@ class FedAvgRule final : public AggregationRule {
 
  private:
   Output output_;
-  std::vector<float> sum_;
+  std::size_t dim_ = 0;
+  std::vector<float> sum_;        // S, from the second update on
+  std::span<const float> first_;  // the first update, until the second comes
+  double first_weight_ = 0;
   double total_weight_ = 0;
   std::size_t count_ = 0;
   bool begun_ = false;

@@ -12,30 +12,67 @@
 namespace tributary::aggregator {
 namespace {
 
+// One round of `n` random updates of `dim` values through `rule` (begun), with weights drawn
+// by `weight`; `updates` gets the updates. Returns their weighted mean in double precision.
+template <typename Weight>
+std::vector<double> AddRandomUpdates(FedAvgRule& rule, int n, std::size_t dim, std::mt19937_64& rng,
+                                     Weight weight, std::vector<std::vector<float>>* updates) {
+  std::uniform_real_distribution<float> value(-3, 3);
+  updates->assign(n, std::vector<float>(dim));
+  std::vector<double> mean(dim, 0.0);
+  double total = 0;
+  for (int k = 0; k < n; ++k) {
+    for (auto& v : (*updates)[k]) v = value(rng);
+    const double w = weight(k);
+    EXPECT_TRUE(rule.Add((*updates)[k], w).ok());
+    for (std::size_t i = 0; i < dim; ++i) mean[i] += w * (*updates)[k][i];
+    total += w;
+  }
+  for (auto& m : mean) m /= total;
+  return mean;
+}
+
 // FedAvg over random sizes (odd lengths included, so the vector tails are exercised) matches a
 // double-precision reference.
 TEST(FedAvgTest, MatchesDoubleReferenceOnRandomSizes) {
   std::mt19937_64 rng(12345);
-  std::uniform_real_distribution<float> value(-3, 3);
   std::uniform_int_distribution<int> examples(1, 500);
   for (std::size_t dim : {1ul, 7ul, 31ul, 1000ul, 4097ul, 100003ul}) {
     for (int n : {1, 2, 13}) {
       FedAvgRule rule;
       ASSERT_TRUE(rule.Begin({.round = 1, .dim = dim}).ok());
-      std::vector<std::vector<float>> updates(n, std::vector<float>(dim));
-      std::vector<double> ref(dim, 0.0);
-      double total = 0;
-      for (int k = 0; k < n; ++k) {
-        for (auto& v : updates[k]) v = value(rng);
-        const double w = examples(rng);
-        ASSERT_TRUE(rule.Add(updates[k], w).ok());
-        for (std::size_t i = 0; i < dim; ++i) ref[i] += w * updates[k][i];
-        total += w;
-      }
+      std::vector<std::vector<float>> updates;
+      const auto ref = AddRandomUpdates(
+          rule, n, dim, rng, [&](int) { return examples(rng); }, &updates);
       std::vector<float> out(dim);
       ASSERT_TRUE(rule.Finish(out).ok());
       for (std::size_t i = 0; i < dim; ++i) {
-        ASSERT_NEAR(out[i], ref[i] / total, 1e-5 * 3) << "dim " << dim << " n " << n << " i " << i;
+        ASSERT_NEAR(out[i], ref[i], 1e-5 * 3) << "dim " << dim << " n " << n << " i " << i;
+      }
+    }
+  }
+}
+
+// One rule object across rounds of 1, 3, 2 and 1 updates (each round's first update is held as
+// a view, the second folded with it in one pass): every round matches the reference, and a
+// round of one update publishes that update exactly, whatever its weight.
+TEST(FedAvgTest, RoundsOfAnySizeReuseOneRule) {
+  std::mt19937_64 rng(777);
+  const std::size_t dim = 1001;
+  FedAvgRule rule;
+  uint64_t round = 0;
+  for (int n : {1, 3, 2, 1}) {
+    ASSERT_TRUE(rule.Begin({.round = ++round, .dim = dim}).ok());
+    std::vector<std::vector<float>> updates;
+    const auto ref = AddRandomUpdates(
+        rule, n, dim, rng, [](int k) { return 7.0 + k; }, &updates);
+    std::vector<float> out(dim);
+    ASSERT_TRUE(rule.Finish(out).ok());
+    for (std::size_t i = 0; i < dim; ++i) {
+      if (n == 1) {
+        ASSERT_EQ(out[i], updates[0][i]) << "round " << round << " i " << i;
+      } else {
+        ASSERT_NEAR(out[i], ref[i], 3e-5) << "round " << round << " i " << i;
       }
     }
   }
@@ -79,15 +116,15 @@ TEST(FedAvgTest, RefusesBadCalls) {
 TEST(FedAvgTest, KernelsComputeWhatTheySay) {
   std::vector<float> acc(37), x(37);
   for (int i = 0; i < 37; ++i) x[i] = float(i);
-  WeightedCopy(acc.data(), x.data(), 2, 37);
+  WeightedPairSum(acc.data(), x.data(), 2, x.data(), -1, 37);
   WeightedAccumulate(acc.data(), x.data(), 0.5f, 37);
   Scale(acc.data(), acc.data(), 2, 37);
-  for (int i = 0; i < 37; ++i) EXPECT_FLOAT_EQ(acc[i], 5.0f * i);
+  for (int i = 0; i < 37; ++i) EXPECT_FLOAT_EQ(acc[i], 3.0f * i);
 }
 
 // Outputs of kStreamingStoreBytes or more take the non-temporal path: every value must still
-// be exactly s·x, whatever the destination's alignment and the length's remainder, in place
-// or not.
+// be exactly s·x (or w₁·x₁ + w₂·x₂, fused), whatever the destination's alignment and the
+// length's remainder, in place or not.
 TEST(FedAvgTest, LargeOutputsAreExactAtEveryAlignment) {
   const std::size_t n = kStreamingStoreBytes / sizeof(float) + 37;
   std::vector<float> x(n + 8), out(n + 8), in_place(n + 8);
@@ -95,8 +132,16 @@ TEST(FedAvgTest, LargeOutputsAreExactAtEveryAlignment) {
   for (std::size_t shift : {0ul, 1ul, 3ul, 7ul}) {
     const std::size_t len = n - shift;
     std::fill(out.begin(), out.end(), -1.0f);
-    WeightedCopy(out.data() + shift, x.data() + 1, 0.3f, len);
+    Scale(out.data() + shift, x.data() + 1, 0.3f, len);
     for (std::size_t i = 0; i < len; ++i) ASSERT_EQ(out[shift + i], 0.3f * x[1 + i]) << i;
+    EXPECT_EQ(out[shift + len], -1.0f) << "wrote past the end";
+    if (shift > 0) EXPECT_EQ(out[shift - 1], -1.0f) << "wrote before the start";
+    std::fill(out.begin(), out.end(), -1.0f);
+    WeightedPairSum(out.data() + shift, x.data() + 1, 0.3f, x.data() + 7, -1.7f, len);
+    for (std::size_t i = 0; i < len; ++i) {
+      const float expected = 0.3f * x[1 + i] + -1.7f * x[7 + i];
+      ASSERT_NEAR(out[shift + i], expected, 1e-5f * (1 + std::fabs(expected))) << i;
+    }
     EXPECT_EQ(out[shift + len], -1.0f) << "wrote past the end";
     if (shift > 0) EXPECT_EQ(out[shift - 1], -1.0f) << "wrote before the start";
     in_place = x;
