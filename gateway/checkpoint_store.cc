@@ -66,9 +66,11 @@ Status CheckpointStore::Write(const internal::JobCheckpoint& c) {
   const std::string bytes = c.SerializeAsString();
   TRIBUTARY_RETURN_IF_ERROR(
       WriteFileAtomically(dir + "/checkpoint.pb", std::as_bytes(std::span(bytes))));
+  // An open journal, appending at its end, goes on from the start of the emptied file.
   if (truncate((dir + "/journal").c_str(), 0) != 0 && errno != ENOENT) {
     return Status::FromErrno("emptying the journal of job " + std::to_string(c.job_id()));
   }
+  if (c.state() != v1::JOB_STATE_RUNNING) journals_.erase(c.job_id());
   return Status::Ok();
 }
 
@@ -77,13 +79,21 @@ Status CheckpointStore::Append(uint64_t job, const internal::JournalRecord& r) {
   const std::string body = r.SerializeAsString();
   for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>(body.size() >> (8 * i));
   bytes += body;
-  const std::string path = JobDir(job) + "/journal";
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("opening " + path);
-  const ssize_t n = write(fd, bytes.data(), bytes.size());  // O_APPEND: one whole record
-  const int err = errno;
-  close(fd);
-  if (n != static_cast<ssize_t>(bytes.size())) return Status::FromErrno("appending to " + path, err);
+  UniqueFd& fd = journals_[job];
+  if (!fd) {
+    const std::string path = JobDir(job) + "/journal";
+    fd.Reset(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!fd) {
+      journals_.erase(job);
+      return Status::FromErrno("opening " + path);
+    }
+  }
+  const ssize_t n = write(fd.get(), bytes.data(), bytes.size());  // O_APPEND: one whole record
+  if (n != static_cast<ssize_t>(bytes.size())) {
+    const int err = errno;
+    journals_.erase(job);  // reopened by the next append
+    return Status::FromErrno("appending to the journal of job " + std::to_string(job), err);
+  }
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 //   journal             what happened since (clients that joined, updates accepted), appended
 //                       one length-prefixed record per event and emptied by every checkpoint;
 //   model-VERSION.bin   the bytes of each retained published model, written atomically.
+// A running job's journal stays open between appends; a checkpoint of the ended job closes it.
 // The journal is not fsynced: an accepted update's bytes lie in the job's shared-memory pool,
 // which outlives a crashed process but not the machine, so its record needs no more than the
 // page cache (which also outlives the process). Published models are on disk and survive both.
@@ -16,11 +17,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "tributary/internal/checkpoint.pb.h"
 
 namespace tributary::gateway {
@@ -36,7 +39,8 @@ class CheckpointStore {
   // A store rooted at `root` (created, mode 0700, when missing).
   static Result<CheckpointStore> Open(const std::string& root);
 
-  // Replaces the job's checkpoint with `c` and empties its journal.
+  // Replaces the job's checkpoint with `c` and empties its journal (and closes it when `c`
+  // says the job ended).
   Status Write(const internal::JobCheckpoint& c);
   // Appends `r` to the job's journal.
   Status Append(uint64_t job, const internal::JournalRecord& r);
@@ -58,6 +62,7 @@ class CheckpointStore {
   std::string JobDir(uint64_t job) const;
 
   std::string root_;
+  std::map<uint64_t, UniqueFd> journals_;  // open for appending, by running job
 };
 
 }  // namespace tributary::gateway
