@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -28,11 +29,16 @@ TEST(EndToEndTest, SixteenClientsThreeRoundsOfAMillionParams) {
   const uint64_t job = LastLineNumber(out);
   ASSERT_NE(job, 0u) << out;
 
+  // The watch's first line (where the job stands: round 1 open) says it is attached; the
+  // clients start then, so it sees every round.
   std::string watch_out;
+  std::promise<void> attached;
   std::thread watcher([&] {
     RunTributary({"job", "watch", "--server", serve.target(), "--job", std::to_string(job)},
-                 &watch_out);
+                 &watch_out, [&] { attached.set_value(); });
   });
+  EXPECT_EQ(attached.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "the watch did not attach within 60 s";
   std::string sim_out;
   const int rc = RunTributary({"sim", "--server", serve.target(), "--job", std::to_string(job),
                                "--clients", "16", "--seed", "7"},

@@ -207,7 +207,8 @@ v1::JobInfo ServeProcess::GetJob(uint64_t job) {
   return info;
 }
 
-int RunTributary(const std::vector<std::string>& args, std::string* output) {
+int RunTributary(const std::vector<std::string>& args, std::string* output,
+                 const std::function<void()>& on_first_output) {
   std::string cmd = TRIBUTARY_BINARY;
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " 2>&1";
@@ -215,7 +216,11 @@ int RunTributary(const std::vector<std::string>& args, std::string* output) {
   if (!p) return -1;
   char buf[4096];
   std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
+  // read(), not fread(): each line is handed on as the command writes it.
+  while ((n = read(fileno(p), buf, sizeof buf)) > 0) {
+    if (output->empty() && on_first_output) on_first_output();
+    output->append(buf, n);
+  }
   int status = pclose(p);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,8 +78,9 @@ class ServeProcess {
 void RemoveDataDir(const std::string& data_dir);
 
 // Runs `tributary ARGS...` to completion; returns its exit status and fills `output` with
-// stdout and stderr.
-int RunTributary(const std::vector<std::string>& args, std::string* output);
+// stdout and stderr. `on_first_output` is called once, when the command's first bytes arrive.
+int RunTributary(const std::vector<std::string>& args, std::string* output,
+                 const std::function<void()>& on_first_output = {});
 
 // The number on the last non-empty line of a command's output (`job create` prints the job id
 // there); 0 when there is none.
