@@ -1625,9 +1625,10 @@ class ControlPlane::Impl {
     return r;
   }
 
-  // Writes the checkpoint of `job` as it stands (see checkpoint_store.h).
+  // Writes the checkpoint of `job` as it stands (see checkpoint_store.h), or, given
+  // `empty_round`, as it stands with that round open and no update accepted in it.
   // Jobs of a group are not checkpointed: their rounds span the group's nodes.
-  void Checkpoint(const Job& job) {
+  void Checkpoint(const Job& job, std::optional<uint32_t> empty_round = std::nullopt) {
     if (!store_ || job.grouped()) return;
     internal::JobCheckpoint c;
     c.set_job_id(job.id);
@@ -1636,7 +1637,7 @@ class ControlPlane::Impl {
     c.set_message(job.message);
     c.set_shards(job.shards);
     if (job.pool) c.set_pool(job.pool->name());
-    c.set_round(job.state == v1::JOB_STATE_RUNNING ? job.round : 0);
+    c.set_round(job.state != v1::JOB_STATE_RUNNING ? 0 : empty_round.value_or(job.round));
     std::vector<uint32_t> retained;
     for (const auto& v : job.versions) {
       auto* r = c.add_versions();
@@ -1648,7 +1649,7 @@ class ControlPlane::Impl {
       retained.push_back(v.version);
     }
     for (const auto& [client, index] : job.clients) (*c.mutable_clients())[client] = index;
-    if (job.state == v1::JOB_STATE_RUNNING && !job.sequence) {
+    if (job.state == v1::JOB_STATE_RUNNING && !job.sequence && !empty_round) {
       for (const auto& u : job.accepted) *c.add_accepted() = Record(job, u);
     }
     if (Status s = store_->Write(c); !s.ok()) {
@@ -1840,8 +1841,10 @@ class ControlPlane::Impl {
                             std::to_string(job.versions.back().version) + ")");
   }
 
-  // Opens `round`; `carried`: updates it accepted before a restart of the node.
-  void OpenRound(Job& job, uint32_t round, std::vector<AcceptedUpdate> carried = {}) {
+  // Opens `round`; `carried`: updates it accepted before a restart of the node; `checkpointed`:
+  // the caller wrote the checkpoint of the round's opening already (Publish).
+  void OpenRound(Job& job, uint32_t round, std::vector<AcceptedUpdate> carried = {},
+                 bool checkpointed = false) {
     if (job.sequence) {
       job.round = round;
       job.phase = Phase::kOpen;
@@ -1873,7 +1876,7 @@ class ControlPlane::Impl {
     job.accepted_clients.clear();
     for (const auto& u : job.accepted) job.accepted_clients.insert({u.client_index, 0});
     StartAggregation(job);  // places the carried updates of eager jobs
-    Checkpoint(job);
+    if (!checkpointed) Checkpoint(job);
     Emit(job, Event(job, v1::RoundEvent::ROUND_OPENED));
     if (job.accepted.empty()) return;
     if (!job.eager()) {
@@ -2245,12 +2248,11 @@ class ControlPlane::Impl {
     }
     // The checkpoint lists the new version, and no longer the round's updates, before their
     // slots go back: a node killed in between finds one or the other after its restart (the
-    // round's checkpoint, older, would list updates whose slots are free, and lose them).
-    if (!job.sequence) {
-      std::vector<AcceptedUpdate> updates = std::exchange(job.accepted, {});
-      Checkpoint(job);
-      job.accepted = std::move(updates);
-    }
+    // round's checkpoint, older, would list updates whose slots are free, and lose them). It
+    // is written as of the next round's opening, which follows under this lock and so writes
+    // no checkpoint of its own: one sync to disk per round fewer.
+    const bool continues = !job.sequence && version < job.spec.rounds();
+    if (!job.sequence) Checkpoint(job, continues ? version + 1 : version);
     ReleaseInputs(job, version);
     ++rounds_published_;
     v1::RoundEvent e = Event(job, v1::RoundEvent::ROUND_PUBLISHED);
@@ -2280,7 +2282,7 @@ class ControlPlane::Impl {
     } else if (job.sequence) {
       AggregateNextVersion(job);
     } else {
-      OpenRound(job, version + 1);
+      OpenRound(job, version + 1, {}, /*checkpointed=*/true);
     }
   }
 
