@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/receive_low_water.h"
 #include "common/unique_fd.h"
 #include "gateway/push_session.h"
 #include "proto/bulk.h"
@@ -121,7 +122,7 @@ class Connection {
       if (n > 0) {
         budget -= std::min<std::size_t>(budget, static_cast<std::size_t>(n));
         if (!Advance()) return false;
-        if (state_ == State::kAwaitingModel) return true;
+        if (state_ == State::kAwaitingModel) break;
         continue;
       }
       if (n == 0) {
@@ -130,11 +131,14 @@ class Connection {
         }
         return false;
       }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
       spdlog::debug("bulk connection {}: {}", peer_, std::strerror(errno));
       return false;
     }
+    // A payload is read a piece of kRecvBytes per wakeup, not a segment; frames, and a
+    // client whose pull is answered, wake the thread at every byte.
+    low_water_.Expect(state_ == State::kPayload ? payload_left_ : 1);
     return true;
   }
 
@@ -376,6 +380,7 @@ class Connection {
   std::string peer_;
   ConnectionContext cx_;
   uint32_t watched_ = EPOLLIN | EPOLLRDHUP;
+  ReceiveLowWater low_water_{fd_.get(), kRecvBytes};
   State state_ = State::kHello;
   std::vector<uint8_t> frame_;
   bulk::HelloPrefix hello_;
