@@ -6,14 +6,14 @@
 
 #include "gpu/rule_factory.h"
 #ifdef TRIBUTARY_HAVE_CUDA
-#include "gpu/cuda/host_registration.h"
+#include "gpu/cuda_backend_loader.h"
 #endif
 
 namespace tributary::gpu {
 
 #ifdef TRIBUTARY_HAVE_CUDA
 struct HostPinning::Registration {
-  cuda::HostRegistration pages;
+  std::unique_ptr<cuda::PinnedHostMemory> pages;
 };
 #else
 struct HostPinning::Registration {};
@@ -30,10 +30,15 @@ std::unique_ptr<HostPinning> HostPinning::ForRule(DeviceChoice choice, std::stri
 #ifdef TRIBUTARY_HAVE_CUDA
   if (choice != DeviceChoice::kCpu && !region.empty() && HasCudaImplementation(rule) &&
       ProbeCudaDevice().has_value()) {
-    const std::pair<const void*, std::size_t> range{region.data(), region.size()};
-    registration.reset(new Registration{cuda::HostRegistration({&range, 1})});
-    spdlog::info("cuda: pinned {} of {} bytes of host memory for rule {}",
-                 registration->pages.locked_bytes(), region.size(), rule);
+    Result<const cuda::CudaBackend*> backend = LoadCudaBackend();
+    if (!backend) {  // best effort, as the pinning itself: the rule's creation reports it
+      spdlog::warn("cuda: {} bytes of host memory stay pageable for rule {}: {}", region.size(),
+                   rule, backend.error().message());
+    } else {
+      registration.reset(new Registration{(*backend)->pin_host_memory(region)});
+      spdlog::info("cuda: pinned {} of {} bytes of host memory for rule {}",
+                   registration->pages->locked_bytes(), region.size(), rule);
+    }
   }
 #endif
   return std::unique_ptr<HostPinning>(new HostPinning(std::move(registration)));
@@ -41,7 +46,7 @@ std::unique_ptr<HostPinning> HostPinning::ForRule(DeviceChoice choice, std::stri
 
 std::size_t HostPinning::locked_bytes() const {
 #ifdef TRIBUTARY_HAVE_CUDA
-  if (registration_) return registration_->pages.locked_bytes();
+  if (registration_) return registration_->pages->locked_bytes();
 #endif
   return 0;
 }

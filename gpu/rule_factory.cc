@@ -6,7 +6,7 @@
 
 #include "robust/rule_factory.h"
 #ifdef TRIBUTARY_HAVE_CUDA
-#include "gpu/cuda/cuda_rule.h"
+#include "gpu/cuda_backend_loader.h"
 #endif
 
 namespace tributary::gpu {
@@ -35,7 +35,8 @@ Result<std::unique_ptr<robust::RobustRule>> CreateRule(std::string_view name,
                                                   : ProbeCudaDevice()));
 #ifdef TRIBUTARY_HAVE_CUDA
   if (resolved.backend == Backend::kCuda) {
-    TRIBUTARY_ASSIGN_OR_RETURN(auto rule, cuda::CreateCudaRule(name, options));
+    TRIBUTARY_ASSIGN_OR_RETURN(const cuda::CudaBackend* backend, LoadCudaBackend());
+    TRIBUTARY_ASSIGN_OR_RETURN(auto rule, backend->create_rule(name, options));
     spdlog::info("rule {}: runs on CUDA ({})", name, resolved.reason);
     return rule;
   }

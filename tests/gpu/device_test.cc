@@ -1,11 +1,17 @@
 // The run-time device choice: parsing --device, resolving it per rule against what the probe
-// found, and the factory's errors, all without needing a GPU.
+// found, the factory's errors, and the CUDA backend loaded only on demand, all without needing
+// a GPU.
 #include "gpu/device.h"
-
-#include <algorithm>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <string>
+
+#ifdef TRIBUTARY_HAVE_CUDA
+#include "gpu/cuda_backend_loader.h"
+#endif
 #include "gpu/host_pinning.h"
 #include "gpu/rule_factory.h"
 #include "robust/rule_factory.h"
@@ -135,6 +141,42 @@ TEST(GpuHostPinning, PinsForACudaRuleExactlyWhenADeviceIsPresent) {
   } else {
     EXPECT_EQ(locked, 0u) << "no device: " << ProbeCudaDevice().error().message();
   }
+}
+
+// Whether cuBLAS is mapped into this process.
+bool CublasLoaded() {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("libcublas") != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(GpuCudaBackend, LoadedOnlyWhenAskedFor) {
+  // The probe and a rule on the CPU leave cuBLAS, and its start-up, out of the process.
+  (void)ProbeCudaDevice();
+  ASSERT_TRUE(CreateRule("krum", {.f = 1}, DeviceChoice::kCpu).has_value());
+  EXPECT_FALSE(CublasLoaded());
+#ifdef TRIBUTARY_HAVE_CUDA
+  Result<const cuda::CudaBackend*> backend = LoadCudaBackend();
+  ASSERT_TRUE(backend.has_value()) << backend.error();
+  EXPECT_TRUE(CublasLoaded());
+  EXPECT_EQ(*LoadCudaBackend(), *backend);  // once per process
+
+  // Rule errors and rules cross the library's boundary as they are.
+  Result<std::unique_ptr<robust::RobustRule>> misplaced =
+      (*backend)->create_rule("median", {.f = 1});
+  ASSERT_FALSE(misplaced.has_value());
+  EXPECT_NE(misplaced.error().message().find("does not use parameter 'f'"), std::string::npos);
+  Result<std::unique_ptr<robust::RobustRule>> rule = (*backend)->create_rule("krum", {.f = 1});
+  if (ProbeCudaDevice().has_value()) {
+    ASSERT_TRUE(rule.has_value()) << rule.error();
+    EXPECT_EQ((*rule)->Name(), "krum");
+  } else {
+    ASSERT_FALSE(rule.has_value());  // CUDA's own error, as a Status
+    EXPECT_FALSE(rule.error().message().empty());
+  }
+#endif
 }
 
 }  // namespace
