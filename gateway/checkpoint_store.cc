@@ -59,6 +59,8 @@ std::string CheckpointStore::JobDir(uint64_t job) const {
 }
 
 Status CheckpointStore::Write(const internal::JobCheckpoint& c) {
+  // An ended job appends no more: its journal closes whether or not this write succeeds.
+  if (c.state() != v1::JOB_STATE_RUNNING) journals_.erase(c.job_id());
   const std::string dir = JobDir(c.job_id());
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -70,7 +72,6 @@ Status CheckpointStore::Write(const internal::JobCheckpoint& c) {
   if (truncate((dir + "/journal").c_str(), 0) != 0 && errno != ENOENT) {
     return Status::FromErrno("emptying the journal of job " + std::to_string(c.job_id()));
   }
-  if (c.state() != v1::JOB_STATE_RUNNING) journals_.erase(c.job_id());
   return Status::Ok();
 }
 
