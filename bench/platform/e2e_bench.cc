@@ -617,6 +617,8 @@ int Round(const std::string& server_kind, uint32_t clients, uint64_t params, uin
     cpu_at_start = TreeCpu(server->pid());
     start = Clock::now();
   });
+  // The next round's updates are made once this one is timed, not beside its last pushes.
+  std::barrier timed(clients);
   std::atomic<bool> failed{false};
   auto worker = [&](uint32_t i) {
     auto c = server->NewClient(i);
@@ -630,6 +632,7 @@ int Round(const std::string& server_kind, uint32_t clients, uint64_t params, uin
         round_s[r] = Since(start);
         cpu_s[r] = TreeCpu(server->pid()) - cpu_at_start;
       }
+      timed.arrive_and_wait();
     }
   };
   std::vector<std::thread> threads;
