@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/receive_low_water.h"
 #include "proto/bulk.h"
 
 namespace tributary::client {
@@ -57,6 +58,41 @@ Status RecvAll(int fd, void* out, std::size_t n, bool* closed = nullptr) {
     n -= static_cast<std::size_t>(got);
   }
   return Status::Ok();
+}
+
+// Fills `out` with a model's bytes, hashing each piece into `hash` while it is still in cache.
+// The socket's low-water mark wakes the reader once per kChunkBytes rather than per segment;
+// it polls and reads without blocking, as a blocking recv() that copied part of its target
+// under a mark waits for a whole mark more. The mark is back at 1 on return, for the frames
+// of the connection's next use.
+Status RecvHashed(int fd, std::span<std::byte> out, XXH3_state_t* hash,
+                  std::chrono::milliseconds timeout) {
+  ReceiveLowWater mark(fd, kChunkBytes);
+  Status s;
+  std::size_t got = 0;
+  while (s.ok() && got < out.size()) {
+    mark.Expect(out.size() - got);
+    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+    const int ready = poll(&p, 1, static_cast<int>(timeout.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      s = ready == 0 ? Status::Unavailable("bulk connection: no model bytes for " +
+                                           std::to_string(timeout.count()) + " ms")
+                     : SocketError("poll");
+      break;
+    }
+    const ssize_t n =
+        recv(fd, out.data() + got, std::min(out.size() - got, kChunkBytes), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      s = n == 0 ? Status::Unavailable("bulk connection closed by the node") : SocketError("recv");
+      break;
+    }
+    XXH3_64bits_update(hash, out.data() + got, static_cast<std::size_t>(n));
+    got += static_cast<std::size_t>(n);
+  }
+  mark.Expect(1);
+  return s;
 }
 
 // Whether a failed exchange may have left the connection out of step with the protocol: it
@@ -226,14 +262,10 @@ std::optional<Result<uint32_t>> BulkClient::Pull(const std::string& host, uint16
     return Status::DataLoss("model stream does not start with a valid header");
   }
   out->resize(header.total_bytes() / sizeof(float));
-  auto* dst = reinterpret_cast<std::byte*>(out->data());
   XXH3_state_t hash;
   XXH3_64bits_reset(&hash);
-  for (std::size_t off = 0; off < header.total_bytes(); off += kChunkBytes) {
-    const std::size_t n = std::min<std::size_t>(kChunkBytes, header.total_bytes() - off);
-    TRIBUTARY_RETURN_IF_ERROR(RecvAll(opened->fd.get(), dst + off, n));
-    XXH3_64bits_update(&hash, dst + off, n);  // while the piece is still in cache
-  }
+  TRIBUTARY_RETURN_IF_ERROR(
+      RecvHashed(opened->fd.get(), std::as_writable_bytes(std::span(*out)), &hash, timeout_));
   Done(*opened, Status::Ok());
   if (XXH3_64bits_digest(&hash) != header.checksum()) {
     return Status::DataLoss("model checksum does not match its bytes");

@@ -414,7 +414,11 @@ TEST(BulkPullLargeTest, AModelLargerThanTheSocketBuffersArrivesWhole) {
   ServeProcess serve;
   ASSERT_TRUE(serve.ok());
   const uint64_t job = serve.CreateJob(kLarge, /*rounds=*/1, /*clients_per_round=*/1);
-  client::Client sdk({.target = serve.target(), .client_id = "a"});
+  // One attempt with a short deadline: an exchange that does not complete fails the test.
+  client::Client sdk({.target = serve.target(),
+                      .client_id = "a",
+                      .max_attempts = 1,
+                      .call_timeout = std::chrono::seconds(10)});
   auto joined = sdk.Join(job);
   ASSERT_TRUE(joined) << joined.error();
   std::vector<float> update(kLarge);
@@ -433,6 +437,17 @@ TEST(BulkPullLargeTest, AModelLargerThanTheSocketBuffersArrivesWhole) {
   ASSERT_TRUE(version) << version.error();
   EXPECT_EQ(*version, 1u);
   EXPECT_EQ(pulled, update);
+
+  // The pull read under a low-water mark; the connection went back to the SDK's pool with the
+  // mark at one byte, so a refusal (an answer and nothing after it) wakes the reader at once.
+  // Left at the pull's mark, the reader would sleep until the socket's receive timeout (the
+  // call's 10 s) and only then find the answer.
+  const auto start = std::chrono::steady_clock::now();
+  auto refused = sdk.PullInto(job, 7, /*wait=*/false, &pulled);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), StatusCode::kOutOfRange) << refused.error();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
+      << "the pooled connection kept the pull's low-water mark";
 }
 
 TEST(BulkPortFallbackTest, AnUnreachableBulkPortSendsTheSdkBackToGrpc) {
