@@ -208,8 +208,14 @@ Result<std::unique_ptr<DpdkMemory>> DpdkMemory::Attach(const DpdkOptions& o) {
     }
     m->mounted_ = true;
   }
-  TRIBUTARY_RETURN_IF_ERROR(InitEal(
-      {"--proc-type", "primary", "--file-prefix", o.file_prefix, "--huge-dir", m->huge_dir_}));
+  // All of it mapped now (-m), before any secondary attaches: memzones and the secondaries' own
+  // allocations are carved from it, so the EAL never grows its heap later. Growing it runs a
+  // multi-process sync with every secondary, and with a secondary killed around that exchange
+  // (an aggregator's replacement starting at once) the replacement was seen to spin forever in
+  // rte_eal_init on one of the EAL's shared locks, about one start in forty under load.
+  TRIBUTARY_RETURN_IF_ERROR(
+      InitEal({"--proc-type", "primary", "--file-prefix", o.file_prefix, "--huge-dir", m->huge_dir_,
+               "-m", std::to_string(need * (kHugepageBytes >> 20))}));
   m->runtime_dir_ = rte_eal_get_runtime_dir();
   attached.store(true, std::memory_order_release);
   spdlog::info("shared memory: DPDK memzones in {} MiB of 2 MiB hugepages ({}, prefix {})",
