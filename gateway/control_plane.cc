@@ -371,7 +371,7 @@ class ControlPlane::Impl {
     const uint64_t group = options_.peers ? options_.peers->peers().size() + 1 : 0;
     const uint64_t slots = per_round + 1 + options_.retained_versions + spare + partials + group;
     if (slots > UINT32_MAX) return Status::InvalidArgument("the job needs too many slots");
-    const uint64_t needed = slots * ((model_bytes + 4095) / 4096 * 4096);
+    const uint64_t needed = shm::SlotPool::SegmentBytes(model_bytes, static_cast<uint32_t>(slots));
     return JobPlan{std::move(spec), rule_params, splits, std::move(code), std::move(sequence),
                    model_bytes, static_cast<uint32_t>(slots), needed};
 
@@ -1594,7 +1594,9 @@ class ControlPlane::Impl {
     const PublishedModel last = job.versions.back();
     job.versions = {last};
     job.message = "its final model did not survive the restart of the node";
-    if (!last.on_disk || !CheckBudget(plan.model_bytes).ok()) return;
+    if (!last.on_disk || !CheckBudget(shm::SlotPool::SegmentBytes(plan.model_bytes, 1)).ok()) {
+      return;
+    }
     const std::string name = PoolName(job.id) + "-final";
     auto pool = shm::SlotPool::Create(
         {.name = name, .slot_bytes = plan.model_bytes, .num_slots = 1, .metadata = "{}"});
@@ -1609,7 +1611,7 @@ class ControlPlane::Impl {
     job.message.clear();
     job.pool = std::shared_ptr<shm::SlotPool>(std::move(pool).value());
     job.versions.back().slot = *slot;
-    const uint64_t used = job.pool->slot_bytes();
+    const uint64_t used = job.pool->Mapping().size();
     used_bytes_ += used;
     job_bytes_[job.id] = used;
   }
@@ -1788,6 +1790,7 @@ class ControlPlane::Impl {
     if (job.pool) {
       info.set_pool_slots(job.pool->num_slots());
       info.set_pool_free_slots(job.pool->FreeSlots());
+      info.set_pool_bytes(job.pool->Mapping().size());
     }
     return info;
   }
@@ -2381,7 +2384,7 @@ class ControlPlane::Impl {
     job.pool = std::shared_ptr<shm::SlotPool>(std::move(final_pool).value());
     ForgetInAggregators(job);
     job.versions = {{last.version, *slot, last.checksum, last.on_disk}};
-    const uint64_t bytes = job.pool->slot_bytes();
+    const uint64_t bytes = job.pool->Mapping().size();
     used_bytes_ = used_bytes_ - job_bytes_[job.id] + bytes;
     job_bytes_[job.id] = bytes;
   }

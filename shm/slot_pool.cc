@@ -65,6 +65,37 @@ struct SlotPool::Header {
   }
 };
 
+// Where a pool's parts lie in its segment: the header, the slot table, the holder rows, the
+// per-holder reference counts, then (from a 2 MiB boundary) the slots.
+struct SlotPool::Layout {
+  std::size_t slot_bytes;
+  std::size_t slots_offset;
+  std::size_t rows_offset;
+  std::size_t counts_offset;
+  std::size_t data_offset;
+  std::size_t total;
+};
+
+SlotPool::Layout SlotPool::LayoutOf(const PoolOptions& o) {
+  Layout l{};
+  l.slot_bytes = RoundUp(o.slot_bytes, kPage);
+  l.slots_offset = RoundUp(sizeof(Header), 64);
+  l.rows_offset = RoundUp(l.slots_offset + sizeof(SlotMeta) * o.num_slots, 64);
+  l.counts_offset = RoundUp(l.rows_offset + sizeof(HolderRow) * o.max_holders, 64);
+  const std::size_t meta_end =
+      l.counts_offset + sizeof(uint32_t) * std::size_t(o.max_holders) * o.num_slots;
+  l.data_offset = RoundUp(meta_end, kDataAlign);
+  l.total = l.data_offset + Segment::SlotFootprint(l.slot_bytes) * o.num_slots;
+  return l;
+}
+
+std::size_t SlotPool::SegmentBytes(std::size_t slot_bytes, uint32_t num_slots) {
+  PoolOptions options;
+  options.slot_bytes = slot_bytes;
+  options.num_slots = num_slots;
+  return LayoutOf(options).total;
+}
+
 // Holds the pool mutex. When the previous owner died inside the critical section, the slot
 // totals are rebuilt from the holder rows (the rows are the source of truth: every mutation
 // writes the row first), and the backend's free list from the totals, before the mutex is
@@ -111,14 +142,9 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   }
   if (o.replace_existing) (void)Remove(o.name);
 
-  const std::size_t slot_bytes = RoundUp(o.slot_bytes, kPage);
-  const std::size_t slots_offset = RoundUp(sizeof(Header), 64);
-  const std::size_t rows_offset = RoundUp(slots_offset + sizeof(SlotMeta) * o.num_slots, 64);
-  const std::size_t counts_offset = RoundUp(rows_offset + sizeof(HolderRow) * o.max_holders, 64);
-  const std::size_t meta_end =
-      counts_offset + sizeof(uint32_t) * std::size_t(o.max_holders) * o.num_slots;
-  const std::size_t data_offset = RoundUp(meta_end, kDataAlign);
-  const std::size_t total = data_offset + Segment::SlotFootprint(slot_bytes) * o.num_slots;
+  const Layout layout = LayoutOf(o);
+  const std::size_t slot_bytes = layout.slot_bytes, data_offset = layout.data_offset,
+                    total = layout.total;
 
   TRIBUTARY_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                              Segment::Create(o.name, total, o.prefault));
@@ -135,9 +161,9 @@ Result<std::unique_ptr<SlotPool>> SlotPool::Create(const PoolOptions& o) {
   h->max_holders = o.max_holders;
   h->cursor = 0;
   h->free_slots = o.num_slots;
-  h->slots_offset = slots_offset;
-  h->rows_offset = rows_offset;
-  h->counts_offset = counts_offset;
+  h->slots_offset = layout.slots_offset;
+  h->rows_offset = layout.rows_offset;
+  h->counts_offset = layout.counts_offset;
   h->data_offset = data_offset;
   h->total_bytes = total;
   h->metadata_bytes = o.metadata.size();

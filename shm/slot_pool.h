@@ -65,6 +65,10 @@ class SlotPool {
   static Result<std::unique_ptr<SlotPool>> Open(std::string_view name, bool prefault = true);
   // Unlinks the segment's name; mappings stay valid until unmapped. NOT_FOUND when absent.
   static Status Remove(std::string_view name);
+  // The bytes of shared memory a pool of `num_slots` slots of `slot_bytes` takes (with the
+  // default max_holders), all of them reserved at creation: its header and tables, padded to a
+  // 2 MiB boundary, then the slots. What its Mapping() spans.
+  static std::size_t SegmentBytes(std::size_t slot_bytes, uint32_t num_slots);
 
   SlotPool(const SlotPool&) = delete;
   SlotPool& operator=(const SlotPool&) = delete;
@@ -114,7 +118,9 @@ class SlotPool {
 
  private:
   struct Header;
+  struct Layout;
   class Lock;
+  static Layout LayoutOf(const PoolOptions& options);
   SlotPool(std::string name, std::unique_ptr<Segment> segment,
            std::unique_ptr<SlotObjects> objects);
   Status RegisterHolder();

@@ -448,11 +448,8 @@ class TributaryRoundServer final : public RoundServer {
     }
     return -1;
   }
-  uint64_t MemoryBudget() override {
-    const uint64_t model = params_ * 4;
-    const uint64_t slot = (model + 4095) / 4096 * 4096;
-    return uint64_t(info_.pool_slots()) * slot + model;
-  }
+  // The job's pool as serve maps it (header and tables, then the slots), and one model.
+  uint64_t MemoryBudget() override { return info_.pool_bytes() + params_ * 4; }
 
  private:
   Serve serve_;

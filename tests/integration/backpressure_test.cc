@@ -63,5 +63,42 @@ TEST(BackpressureTest, FullPoolRefusesThenRecovers) {
   EXPECT_EQ(serve.GetJob(job).pool_free_slots(), info.pool_slots() - 3);
 }
 
+// The node's shared-memory budget (serve --shm-budget-mb) counts each pool whole, header and
+// tables beside its slots: what the node reserves is what JobInfo reports, and a budget that
+// holds two pools' slots but not two pools takes one job and refuses the second.
+TEST(BackpressureTest, ShmBudgetCountsWholePools) {
+  constexpr uint64_t kParams = 1u << 18;  // slots of 1 MiB
+  uint64_t pool_bytes = 0, slot_data = 0;
+  {
+    ServeProcess serve({"--metrics-listen", "127.0.0.1:0"});
+    ASSERT_TRUE(serve.ok());
+    const uint64_t a = serve.CreateJob(kParams, /*rounds=*/1, /*clients_per_round=*/1);
+    const uint64_t b = serve.CreateJob(kParams, /*rounds=*/1, /*clients_per_round=*/1);
+    ASSERT_NE(a, 0u);
+    ASSERT_NE(b, 0u);
+    const v1::JobInfo info = serve.GetJob(a);
+    pool_bytes = info.pool_bytes();
+    slot_data = uint64_t(info.pool_slots()) * kParams * sizeof(float);
+    EXPECT_GT(pool_bytes, slot_data);
+    EXPECT_EQ(serve.GetJob(b).pool_bytes(), pool_bytes);
+    EXPECT_TRUE(serve.AwaitMetric("tributary_shm_bytes_reserved", double(2 * pool_bytes)))
+        << serve.Metrics();
+  }
+  ServeProcess serve({"--shm-budget-mb", std::to_string(2 * slot_data >> 20)});
+  ASSERT_TRUE(serve.ok());
+  ASSERT_NE(serve.CreateJob(kParams, /*rounds=*/1, /*clients_per_round=*/1), 0u);
+  v1::JobSpec spec;
+  spec.set_name("second");
+  spec.set_params(kParams);
+  spec.set_rounds(1);
+  spec.set_clients_per_round(1);
+  grpc::ClientContext ctx;
+  v1::JobInfo created;
+  const grpc::Status refused = serve.op().CreateJob(&ctx, spec, &created);
+  EXPECT_EQ(refused.error_code(), grpc::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("MiB of shared memory"), std::string::npos)
+      << refused.error_message();
+}
+
 }  // namespace
 }  // namespace tributary::testing

@@ -105,6 +105,7 @@ TEST_F(DpdkSlotPoolTest, EverySlotIsOneObjectOfTheMempool) {
   ASSERT_NE(mp, nullptr) << "slot 0 is no mempool object";
   EXPECT_EQ(mp->size, pool_->num_slots());
   EXPECT_GE(mp->elt_size, pool_->slot_bytes());
+  EXPECT_EQ(SlotPool::SegmentBytes((1u << 20) + 5, 6), pool_->Mapping().size());
   std::set<const void*> slots;
   for (uint32_t i = 0; i < pool_->num_slots(); ++i) slots.insert(pool_->Bytes(i).data());
   EXPECT_EQ(slots, ObjectsOf(mp));

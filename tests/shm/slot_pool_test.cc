@@ -48,6 +48,19 @@ TEST_F(SlotPoolTest, SlotsArePageRoundedAndDistinct) {
             static_cast<std::ptrdiff_t>(12288) * (long(b->index) - long(a->index)));
 }
 
+// The size a pool is planned at is the size it takes: its segment, tables and slots, whose
+// file holds that many bytes.
+TEST_F(SlotPoolTest, SegmentBytesIsWhatThePoolMaps) {
+  const std::size_t planned = SlotPool::SegmentBytes(10000, 4);
+  EXPECT_EQ(planned, pool_->Mapping().size());
+  EXPECT_GT(planned, 4u * 12288);  // the header and tables come on top of the slots
+  struct stat st {};
+  ASSERT_EQ(stat(PosixSegmentPath(name_).c_str(), &st), 0);
+  EXPECT_EQ(static_cast<std::size_t>(st.st_size), planned);
+  EXPECT_GE(static_cast<std::size_t>(st.st_blocks) * 512, planned);  // reserved, not a hole
+  EXPECT_LT(planned, SlotPool::SegmentBytes(10000, 5));
+}
+
 TEST_F(SlotPoolTest, RefcountFreesAtZero) {
   auto h = pool_->Allocate();
   ASSERT_TRUE(h);
