@@ -8,7 +8,12 @@
 namespace tributary::aggregator {
 
 Status FedAvgRule::Begin(const RoundInfo& info) {
+  if (!info.output.empty() && info.output.size() != info.dim) {
+    return Status::InvalidArgument("fedavg: output has " + std::to_string(info.output.size()) +
+                                   " values, expected " + std::to_string(info.dim));
+  }
   dim_ = info.dim;
+  round_output_ = info.output;
   first_ = {};
   total_weight_ = 0;
   count_ = 0;
@@ -30,11 +35,11 @@ Status FedAvgRule::Add(std::span<const float> update, double weight) {
     first_ = update;
     first_weight_ = weight;
   } else if (count_ == 1) {
-    sum_.resize(dim_);  // allocated by the first round with two updates, then kept
-    WeightedPairSum(sum_.data(), first_.data(), static_cast<float>(first_weight_), update.data(),
-                    static_cast<float>(weight), sum_.size());
+    if (round_output_.empty()) sum_.resize(dim_);  // allocated by the first such round, then kept
+    WeightedPairSum(Sum(), first_.data(), static_cast<float>(first_weight_), update.data(),
+                    static_cast<float>(weight), dim_);
   } else {
-    WeightedAccumulate(sum_.data(), update.data(), static_cast<float>(weight), sum_.size());
+    WeightedAccumulate(Sum(), update.data(), static_cast<float>(weight), dim_);
   }
   total_weight_ += weight;
   ++count_;
@@ -51,9 +56,10 @@ Status FedAvgRule::Finish(std::span<float> out) {
   if (count_ == 1) {
     Scale(out.data(), first_.data(), static_cast<float>(first_weight_ / divisor), out.size());
   } else {
-    Scale(out.data(), sum_.data(), static_cast<float>(1.0 / divisor), out.size());
+    Scale(out.data(), Sum(), static_cast<float>(1.0 / divisor), out.size());
   }
   first_ = {};
+  round_output_ = {};
   begun_ = false;
   return Status::Ok();
 }

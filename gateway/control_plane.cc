@@ -412,6 +412,7 @@ class ControlPlane::Impl {
                            {"rule_params", plan.rule_params},
                            {"dtype", "float32"},
                            {"shards", job.shards},
+                           {"fan_in", job.fan_in},
                            {"delta_updates", plan.spec.update_kind() == v1::UPDATE_KIND_DELTA},
                            {"server_learning_rate", plan.spec.server_learning_rate()}};
     auto pool = shm::SlotPool::Create({.name = PoolName(job.id),

@@ -78,6 +78,40 @@ TEST(FedAvgTest, RoundsOfAnySizeReuseOneRule) {
   }
 }
 
+// Given the round's output at Begin, the rule keeps S there (no buffer of its own) and
+// divides it in place; rounds with and without an output given share one rule object.
+TEST(FedAvgTest, KeepsItsSumInTheRoundsOutputWhenGiven) {
+  std::mt19937_64 rng(4242);
+  const std::size_t dim = 4099;
+  FedAvgRule rule;
+  uint64_t round = 0;
+  for (int n : {2, 13, 1, 3, 2}) {
+    const bool given = round % 2 == 0;
+    std::vector<float> out(dim, std::nanf(""));
+    ASSERT_TRUE(rule.Begin({.round = ++round,
+                            .dim = dim,
+                            .output = given ? std::span(out) : std::span<float>()})
+                    .ok());
+    std::vector<std::vector<float>> updates;
+    const auto ref = AddRandomUpdates(
+        rule, n, dim, rng, [](int k) { return 2.0 + k; }, &updates);
+    if (given && n >= 2) {  // before Finish, the output holds S = sum of w_k x_k
+      for (std::size_t i = 0; i < dim; ++i) {
+        double s = 0;
+        for (int k = 0; k < n; ++k) s += (2.0 + k) * updates[k][i];
+        ASSERT_NEAR(out[i], s, 1e-4 * (1 + std::abs(s))) << "round " << round << " i " << i;
+      }
+    }
+    ASSERT_TRUE(rule.Finish(out).ok());
+    for (std::size_t i = 0; i < dim; ++i) {
+      ASSERT_NEAR(out[i], ref[i], 3e-5) << "round " << round << " n " << n << " i " << i;
+    }
+  }
+  std::vector<float> wrong(dim - 1);
+  EXPECT_EQ(rule.Begin({.round = 9, .dim = dim, .output = wrong}).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST(FedAvgTest, IsNotARunningReweighting) {
   // Two updates, weights 1 and 3: the mean is (1·0 + 3·4)/4 = 3, whatever the order.
   for (bool swap : {false, true}) {

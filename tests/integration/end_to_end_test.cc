@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <future>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +17,19 @@
 
 namespace tributary::testing {
 namespace {
+
+// Private anonymous memory of process `pid` in KiB (heap and stacks, not the shared pools), or
+// 0 when it is gone.
+uint64_t AnonymousKib(pid_t pid) {
+  std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  uint64_t kib = 0;
+  while (rollup >> key) {
+    if (key == "Anonymous:" && rollup >> kib) return kib;
+    rollup.ignore(1 << 10, '\n');
+  }
+  return 0;
+}
 
 TEST(EndToEndTest, SixteenClientsThreeRoundsOfAMillionParams) {
   ServeProcess serve;
@@ -153,6 +167,42 @@ TEST(EndToEndTest, DeltaJobStepsFromTheInitialModelGivenAtCreation) {
   ASSERT_TRUE(v1) << v1.error();
   for (std::size_t i = 0; i < initial.size(); ++i) {
     ASSERT_FLOAT_EQ(v1->values[i], initial[i] + 2 * (0.25f * 1 + 0.75f * 4)) << i;
+  }
+}
+
+// A flat FedAvg round keeps its running sum in the round's output slot: two aggregators fold
+// three 32 MiB updates without a sum buffer of their own, where each would otherwise grow by
+// its 16 MiB shard of one.
+TEST(EndToEndTest, AggregatorsKeepTheRunningSumInTheOutputSlot) {
+  constexpr std::size_t kParams = 8u << 20;
+  ServeProcess serve({"--aggregators", "2", "--device", "cpu"});
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(kParams, /*rounds=*/2, /*clients_per_round=*/3,
+                                       /*shards=*/2);
+  ASSERT_NE(job, 0u);
+  std::map<pid_t, uint64_t> before;
+  for (pid_t p : serve.Children()) before[p] = AnonymousKib(p);
+  ASSERT_EQ(before.size(), 2u);
+
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<client::Client>(
+        client::ClientOptions{.target = serve.target(), .client_id = "c" + std::to_string(i)}));
+    ASSERT_TRUE(clients.back()->Join(job));
+    const std::vector<float> update(kParams, float(i + 1));
+    auto pushed = clients.back()->Push(job, 1, update, /*num_examples=*/i + 1);
+    ASSERT_TRUE(pushed) << pushed.error();
+  }
+  auto model = clients[0]->Pull(job, 1, true);
+  ASSERT_TRUE(model) << model.error();
+  for (float v : model->values) ASSERT_FLOAT_EQ(v, 14.0f / 6.0f);  // (1·1 + 2·2 + 3·3) / 6
+
+  // Measured while the job runs on (its rules, and any buffer of theirs, are kept until it ends).
+  for (const auto& [pid, kib] : before) {
+    const uint64_t now = AnonymousKib(pid);
+    ASSERT_NE(now, 0u) << "aggregator " << pid << " is gone";
+    EXPECT_LT(now, kib + 4096) << "aggregator " << pid << " grew from " << kib << " to " << now
+                               << " KiB of private memory";
   }
 }
 
