@@ -32,11 +32,11 @@ struct RoundInfo {
   uint64_t round = 0;             // 1-based round number
   std::size_t dim = 0;            // coordinates per update
   std::size_t expected_updates = 0;  // clients asked to report (0: unknown)
-  // Where Finish() will write, when the caller knows it already (empty otherwise; dim values
-  // when not). An associative rule may keep its running state there instead of in a buffer of
-  // its own, so that a round costs no memory beyond its output; its contents are the rule's
-  // until Finish() returns.
-  std::span<float> output{};
+  // dim values lent for the round (empty: none), in memory the caller has set aside already
+  // (the node: a slot of the job's pool). An associative rule may keep its running state there
+  // instead of in a buffer of its own, so that a round costs no memory beyond the pool. Its
+  // contents are the rule's until Finish() returns; Finish() may be asked to write into it.
+  std::span<float> accumulator{};
 };
 
 class AggregationRule {
@@ -54,7 +54,7 @@ class AggregationRule {
   virtual Status Begin(const RoundInfo& info) = 0;
   // Adds one update of info.dim coordinates. weight > 0.
   virtual Status Add(std::span<const float> update, double weight) = 0;
-  // Writes the aggregate (info.dim coordinates) into `out`, which may be info.output. Errors
+  // Writes the aggregate (info.dim coordinates) into `out`, which may be info.accumulator. Errors
   // when a precondition of the rule fails (too few updates for the declared number of
   // Byzantine clients, ...).
   virtual Status Finish(std::span<float> out) = 0;

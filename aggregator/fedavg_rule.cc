@@ -8,12 +8,13 @@
 namespace tributary::aggregator {
 
 Status FedAvgRule::Begin(const RoundInfo& info) {
-  if (!info.output.empty() && info.output.size() != info.dim) {
-    return Status::InvalidArgument("fedavg: output has " + std::to_string(info.output.size()) +
-                                   " values, expected " + std::to_string(info.dim));
+  if (!info.accumulator.empty() && info.accumulator.size() != info.dim) {
+    return Status::InvalidArgument("fedavg: accumulator has " +
+                                   std::to_string(info.accumulator.size()) + " values, expected " +
+                                   std::to_string(info.dim));
   }
   dim_ = info.dim;
-  round_output_ = info.output;
+  accumulator_ = info.accumulator;
   first_ = {};
   total_weight_ = 0;
   count_ = 0;
@@ -35,7 +36,7 @@ Status FedAvgRule::Add(std::span<const float> update, double weight) {
     first_ = update;
     first_weight_ = weight;
   } else if (count_ == 1) {
-    if (round_output_.empty()) sum_.resize(dim_);  // allocated by the first such round, then kept
+    if (accumulator_.empty()) sum_.resize(dim_);  // allocated by the first such round, then kept
     WeightedPairSum(Sum(), first_.data(), static_cast<float>(first_weight_), update.data(),
                     static_cast<float>(weight), dim_);
   } else {
@@ -59,7 +60,7 @@ Status FedAvgRule::Finish(std::span<float> out) {
     Scale(out.data(), Sum(), static_cast<float>(1.0 / divisor), out.size());
   }
   first_ = {};
-  round_output_ = {};
+  accumulator_ = {};
   begun_ = false;
   return Status::Ok();
 }

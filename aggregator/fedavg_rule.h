@@ -6,10 +6,11 @@
 // (sum). The first update is not copied: its view stays valid until Finish() (see
 // AggregationRule), so the second Add() writes S = w₁·x₁ + w₂·x₂ in one pass, and a round of
 // one update is scaled straight from it into the output (its mean is the update, exactly).
-// Either saves a pass over the model per round. S lives in the round's output when Begin()
-// is given it (RoundInfo::output: the aggregator's shard of the output slot), and is divided
-// there in place; otherwise in a buffer of the rule's own, kept across rounds, so that after
-// the first round of two updates or more no page is faulted. Not thread-safe.
+// Either saves a pass over the model per round. S lives in RoundInfo::accumulator when Begin()
+// is lent one (the node lends its shard of a pool slot: the round's output, or a tree node's
+// partial, where S is then divided in place); otherwise in a buffer of the rule's own, kept
+// across rounds, so that after the first round of two updates or more no page is faulted.
+// Not thread-safe.
 #pragma once
 
 #include <span>
@@ -39,11 +40,11 @@ class FedAvgRule final : public AggregationRule {
   std::size_t count() const { return count_; }
 
  private:
-  float* Sum() { return round_output_.empty() ? sum_.data() : round_output_.data(); }
+  float* Sum() { return accumulator_.empty() ? sum_.data() : accumulator_.data(); }
 
   Output output_;
   std::size_t dim_ = 0;
-  std::span<float> round_output_;  // RoundInfo::output, where S is kept when given
+  std::span<float> accumulator_;   // RoundInfo::accumulator, where S is kept when lent
   std::vector<float> sum_;         // S otherwise, from the second update on
   std::span<const float> first_;  // the first update, until the second comes
   double first_weight_ = 0;

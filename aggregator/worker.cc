@@ -38,10 +38,6 @@ struct JobContext {
   RuleParams rule_params;
   bool delta_updates = false;       // publish previous model + rate * aggregate
   float server_learning_rate = 1;
-  // A flat aggregation's one node is the top from its first update, so its target slot is the
-  // round's output from the start, where the rule may keep its running state (a tree node's
-  // partial slot comes only with its FLUSH).
-  bool flat = false;
 };
 
 // The rule folding one task lane (a shard of a tree node) of one job, reused across rounds.
@@ -123,7 +119,6 @@ class Worker {
     if (meta.contains("rule_params")) ctx.rule_params = meta["rule_params"].get<RuleParams>();
     ctx.delta_updates = meta.value("delta_updates", false);
     ctx.server_learning_rate = meta.value("server_learning_rate", 1.0f);
-    ctx.flat = meta.value("fan_in", 1u) == 0;
     ctx.pinned = gpu::HostPinning::ForRule(options_.device, ctx.rule, pool->Mapping());
     ctx.pool = std::move(pool);
     return &jobs_.emplace(job, std::move(ctx)).first->second;
@@ -148,12 +143,13 @@ class Worker {
       }
     }
     if (!st.open || st.round != d.round) {
-      std::span<float> output;
-      if (job->flat && d.target_slot < job->pool->num_slots()) {
-        output = job->pool->Floats(d.target_slot).subspan(r.begin, r.size());
+      // The task's accumulator (an input's target slot), where the rule may keep its state.
+      std::span<float> accumulator;
+      if (d.target_slot < job->pool->num_slots()) {
+        accumulator = job->pool->Floats(d.target_slot).subspan(r.begin, r.size());
       }
       TRIBUTARY_RETURN_IF_ERROR(
-          st.rule->Begin({.round = d.round, .dim = r.size(), .output = output}));
+          st.rule->Begin({.round = d.round, .dim = r.size(), .accumulator = accumulator}));
       st.round = d.round;
       st.folded = 0;
       st.busy = {};

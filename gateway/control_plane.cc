@@ -172,6 +172,13 @@ struct Job {
   std::vector<uint32_t> node_pending;  // tasks of each node not done yet
   std::vector<shm::SlotHandle> partials;  // partial slots held (until their parent is done)
   uint32_t partials_reserved = 0;  // pool slots kept for the round's partials not allocated yet
+  // By tree node: the slot its tasks keep their running state in (AggregationRule's
+  // RoundInfo::accumulator). The flat aggregation's one node keeps it in the round's output; a tree
+  // node in a partial slot taken with the node, which its FLUSH then writes in place (the top's
+  // FINISH writes the round's output from it).
+  std::vector<shm::SlotHandle> accumulators;
+  // Partials of flushed nodes, written or being written, that their parent has not folded yet.
+  uint32_t partials_flushed = 0;
   // Aggregator processes that died while holding this round's data (inside the rule): one is
   // survived by replaying the shard elsewhere, a second fails the job.
   uint32_t deaths_in_rule = 0;
@@ -365,8 +372,8 @@ class ControlPlane::Impl {
                                               (sequence->delay() + 1)
                                         : spec.clients_per_round();
     const uint64_t spare = std::max<uint64_t>(2, per_round / 8);
-    // A tree's partials: at most one per node below the top.
-    const uint64_t partials = tree_nodes - 1;
+    // A tree's partials: one per node, the top's included (its running state).
+    const uint64_t partials = spec.fan_in() >= 2 ? tree_nodes : 0;
     // In a group: the home's slots for the other nodes' partials, another node's for the model.
     const uint64_t group = options_.peers ? options_.peers->peers().size() + 1 : 0;
     const uint64_t slots = per_round + 1 + options_.retained_versions + spare + partials + group;
@@ -412,7 +419,6 @@ class ControlPlane::Impl {
                            {"rule_params", plan.rule_params},
                            {"dtype", "float32"},
                            {"shards", job.shards},
-                           {"fan_in", job.fan_in},
                            {"delta_updates", plan.spec.update_kind() == v1::UPDATE_KIND_DELTA},
                            {"server_learning_rate", plan.spec.server_learning_rate()}};
     auto pool = shm::SlotPool::Create({.name = PoolName(job.id),
@@ -1825,7 +1831,7 @@ class ControlPlane::Impl {
         case Phase::kClosed: l.pending_updates = job->accepted.size(); break;
         case Phase::kIdle: break;
       }
-      l.pending_partials = job->partials.size();
+      l.pending_partials = job->partials_flushed;
       l.active = job->phase != Phase::kIdle;
     }
     return loads;
@@ -1899,8 +1905,11 @@ class ControlPlane::Impl {
     job.lane_instance.clear();
     job.lane_done.clear();
     job.node_pending.clear();
-    job.partials_reserved =
-        static_cast<uint32_t>(AggregationTree::MaxNodes(job.tree.fan_in(), job.spec.clients_per_round()) - 1);
+    job.accumulators.clear();
+    job.partials_reserved = job.tree.fan_in() >= 2
+                                ? static_cast<uint32_t>(AggregationTree::MaxNodes(
+                                      job.tree.fan_in(), job.spec.clients_per_round()))
+                                : 0;
     job.deaths_in_rule = 0;
     if (job.eager()) {
       for (const auto& u : job.accepted) Place(job, u);
@@ -1918,7 +1927,7 @@ class ControlPlane::Impl {
   // new), then flushes `n` when it is ready.
   void Deliver(Job& job, AggregationTree::NodeId n) {
     if (job.lane_instance.size() < (n + 1) * job.shards) {
-      AddTasks(job, n);
+      if (!AddTasks(job, n)) return;
     } else {
       for (uint32_t s = 0; s < job.shards; ++s) {
         SendInput(job, shm::LaneOf(n, job.shards, s), job.tree.node(n).inputs.back());
@@ -1927,13 +1936,31 @@ class ControlPlane::Impl {
     FlushIfReady(job, n);
   }
 
-  // Routes the tasks of the nodes up to `n` that have none yet.
-  void AddTasks(Job& job, AggregationTree::NodeId n) {
+  // Gives the nodes up to `n` that have none their accumulator, and routes their tasks. False
+  // when the pool had no slot for one (the job has failed).
+  bool AddTasks(Job& job, AggregationTree::NodeId n) {
+    while (job.accumulators.size() <= n) {
+      if (job.tree.fan_in() < 2) {
+        job.accumulators.push_back(job.output);
+        continue;
+      }
+      auto partial = job.pool->Allocate();
+      if (!partial) {
+        EndJob(job, v1::JOB_STATE_FAILED,
+               "no slot for a partial aggregate of round " + std::to_string(job.aggregating) +
+                   ": " + partial.error().message());
+        return false;
+      }
+      job.partials.push_back(*partial);
+      if (job.partials_reserved) --job.partials_reserved;
+      job.accumulators.push_back(*partial);
+    }
     const uint32_t first = static_cast<uint32_t>(job.lane_instance.size());
     job.lane_instance.resize((n + 1) * job.shards, 0);
     job.lane_done.resize((n + 1) * job.shards, false);
     job.node_pending.resize(n + 1, job.shards);
     for (uint32_t lane = first; lane < job.lane_instance.size(); ++lane) AssignTask(job, lane);
+    return true;
   }
 
   // Routes task `lane` to the live instance with the fewest unfinished tasks of the job (an
@@ -1979,6 +2006,7 @@ class ControlPlane::Impl {
   void SendInput(Job& job, uint32_t lane, const AggregationTree::Input& in) {
     if (job.lane_instance[lane] == 0) return Warm();  // replayed when the task is assigned
     shm::Descriptor d = Base(job, shm::DescriptorKind::kUpdate, lane);
+    d.target_slot = job.accumulators[lane / job.shards].index;
     d.slot = in.slot.index;
     d.slot_generation = in.slot.generation;
     d.bytes = job.model_bytes;
@@ -2007,23 +2035,13 @@ class ControlPlane::Impl {
     }
   }
 
-  // Sends node `n`'s FLUSH (into a new partial slot) or, for the top, its FINISH (into the
-  // round's output) once it has every input it will get.
+  // Sends node `n`'s FLUSH (its partial, written in place in its accumulator) or, for the top,
+  // its FINISH (into the round's output) once it has every input it will get.
   void FlushIfReady(Job& job, AggregationTree::NodeId n) {
     if (!job.tree.Ready(n)) return;
-    shm::SlotHandle out = job.output;
-    if (!job.tree.node(n).top) {
-      auto partial = job.pool->Allocate();
-      if (!partial) {
-        EndJob(job, v1::JOB_STATE_FAILED, "no slot for a partial aggregate of round " +
-                                              std::to_string(job.aggregating) + ": " +
-                                              partial.error().message());
-        return;
-      }
-      out = *partial;
-      job.partials.push_back(out);
-      if (job.partials_reserved) --job.partials_reserved;
-    }
+    const bool top = job.tree.node(n).top;
+    const shm::SlotHandle out = top ? job.output : job.accumulators[n];
+    if (!top) ++job.partials_flushed;
     job.tree.MarkFlushed(n, out);
     for (uint32_t s = 0; s < job.shards; ++s) SendFlush(job, shm::LaneOf(n, job.shards, s));
   }
@@ -2046,6 +2064,7 @@ class ControlPlane::Impl {
     if (it == job.partials.end()) return;
     (void)job.pool->Release(*it);
     job.partials.erase(it);
+    if (job.partials_flushed) --job.partials_flushed;
   }
 
   void ReleasePartials(Job& job) {
@@ -2053,6 +2072,7 @@ class ControlPlane::Impl {
       for (const auto& p : job.partials) (void)job.pool->Release(p);
     }
     job.partials.clear();
+    job.partials_flushed = 0;
   }
 
   void CloseRound(Job& job) {
@@ -2093,7 +2113,7 @@ class ControlPlane::Impl {
       for (const auto& u : job.accepted) Place(job, u);
     }
     job.tree.Close();
-    if (job.tree.size() > 0) AddTasks(job, job.tree.size() - 1);
+    if (job.tree.size() > 0 && !AddTasks(job, job.tree.size() - 1)) return;
     for (AggregationTree::NodeId n = 0; n < job.tree.size(); ++n) {
       if (job.state != v1::JOB_STATE_RUNNING) return;
       FlushIfReady(job, n);

@@ -23,10 +23,10 @@ typedef __u64 uint64_t;
 
 enum tributary_descriptor_kind {
   TRIBUTARY_DESC_INVALID = 0,
-  /* Sender -> aggregator: fold the shard of update `slot` (weight `weight`) into the round's
-   * running state. `target_slot` is the round's output: a flat aggregation (pool metadata
-   * fan_in 0) may keep that state in its shard of it (first update of a round initialises it);
-   * a tree node, whose partial slot comes with its FLUSH, keeps its own. */
+  /* Sender -> aggregator: fold the shard of update `slot` (weight `weight`) into the shard of
+   * accumulator `target_slot`, where the task may keep its running state (first update of a
+   * round initialises it): the round's output for a flat aggregation, the node's partial slot
+   * in a tree, which its FLUSH then writes in place. */
   TRIBUTARY_DESC_UPDATE = 1,
   /* Sender -> aggregator: all `client` updates were sent; write the shard's aggregate into
    * `target_slot` and answer DONE. Jobs of delta updates add it, scaled by the server learning

@@ -78,37 +78,40 @@ TEST(FedAvgTest, RoundsOfAnySizeReuseOneRule) {
   }
 }
 
-// Given the round's output at Begin, the rule keeps S there (no buffer of its own) and
-// divides it in place; rounds with and without an output given share one rule object.
-TEST(FedAvgTest, KeepsItsSumInTheRoundsOutputWhenGiven) {
+// Lent an accumulator at Begin, the rule keeps S there (no buffer of its own) and divides it
+// in place or writes the mean elsewhere (a tree's top: from its partial slot into the round's
+// output); rounds with and without one share one rule object.
+TEST(FedAvgTest, KeepsItsSumInTheAccumulatorItIsLent) {
+  enum Mode { kOwnBuffer, kInPlace, kElsewhere };
   std::mt19937_64 rng(4242);
   const std::size_t dim = 4099;
   FedAvgRule rule;
   uint64_t round = 0;
-  for (int n : {2, 13, 1, 3, 2}) {
-    const bool given = round % 2 == 0;
-    std::vector<float> out(dim, std::nanf(""));
+  for (int n : {2, 13, 1, 3, 2, 5, 1}) {
+    const Mode mode = static_cast<Mode>(round % 3);
+    std::vector<float> lent(dim, std::nanf("")), elsewhere(dim, std::nanf(""));
     ASSERT_TRUE(rule.Begin({.round = ++round,
                             .dim = dim,
-                            .output = given ? std::span(out) : std::span<float>()})
+                            .accumulator = mode == kOwnBuffer ? std::span<float>() : lent})
                     .ok());
     std::vector<std::vector<float>> updates;
     const auto ref = AddRandomUpdates(
         rule, n, dim, rng, [](int k) { return 2.0 + k; }, &updates);
-    if (given && n >= 2) {  // before Finish, the output holds S = sum of w_k x_k
+    if (mode != kOwnBuffer && n >= 2) {  // before Finish, the accumulator holds S = Σ w_k x_k
       for (std::size_t i = 0; i < dim; ++i) {
         double s = 0;
         for (int k = 0; k < n; ++k) s += (2.0 + k) * updates[k][i];
-        ASSERT_NEAR(out[i], s, 1e-4 * (1 + std::abs(s))) << "round " << round << " i " << i;
+        ASSERT_NEAR(lent[i], s, 1e-4 * (1 + std::abs(s))) << "round " << round << " i " << i;
       }
     }
+    std::vector<float>& out = mode == kElsewhere || mode == kOwnBuffer ? elsewhere : lent;
     ASSERT_TRUE(rule.Finish(out).ok());
     for (std::size_t i = 0; i < dim; ++i) {
       ASSERT_NEAR(out[i], ref[i], 3e-5) << "round " << round << " n " << n << " i " << i;
     }
   }
   std::vector<float> wrong(dim - 1);
-  EXPECT_EQ(rule.Begin({.round = 9, .dim = dim, .output = wrong}).code(),
+  EXPECT_EQ(rule.Begin({.round = 99, .dim = dim, .accumulator = wrong}).code(),
             StatusCode::kInvalidArgument);
 }
 

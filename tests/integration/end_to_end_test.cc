@@ -170,39 +170,49 @@ TEST(EndToEndTest, DeltaJobStepsFromTheInitialModelGivenAtCreation) {
   }
 }
 
-// A flat FedAvg round keeps its running sum in the round's output slot: two aggregators fold
-// three 32 MiB updates without a sum buffer of their own, where each would otherwise grow by
-// its 16 MiB shard of one.
-TEST(EndToEndTest, AggregatorsKeepTheRunningSumInTheOutputSlot) {
+// FedAvg tasks keep their running sums in the pool: a flat round's in its output slot, a tree
+// node's in its partial slot. Two aggregators fold four 32 MiB updates over two shards, flat
+// and in a tree of fan-in 2 (two leaves, a top), without a sum buffer of their own, where each
+// would otherwise grow by a 16 MiB shard of one per task it serves.
+TEST(EndToEndTest, AggregatorsKeepTheirRunningSumsInThePool) {
   constexpr std::size_t kParams = 8u << 20;
-  ServeProcess serve({"--aggregators", "2", "--device", "cpu"});
-  ASSERT_TRUE(serve.ok());
-  const uint64_t job = serve.CreateJob(kParams, /*rounds=*/2, /*clients_per_round=*/3,
-                                       /*shards=*/2);
-  ASSERT_NE(job, 0u);
-  std::map<pid_t, uint64_t> before;
-  for (pid_t p : serve.Children()) before[p] = AnonymousKib(p);
-  ASSERT_EQ(before.size(), 2u);
+  for (uint32_t fan_in : {0u, 2u}) {
+    SCOPED_TRACE("fan_in " + std::to_string(fan_in));
+    ServeProcess serve({"--aggregators", "2", "--device", "cpu"});
+    ASSERT_TRUE(serve.ok());
+    v1::JobSpec spec;
+    spec.set_params(kParams);
+    spec.set_rounds(2);
+    spec.set_clients_per_round(4);
+    spec.set_shards(2);
+    spec.set_fan_in(fan_in);
+    const uint64_t job = serve.CreateJob(spec);
+    ASSERT_NE(job, 0u);
+    std::map<pid_t, uint64_t> before;
+    for (pid_t p : serve.Children()) before[p] = AnonymousKib(p);
+    ASSERT_EQ(before.size(), 2u);
 
-  std::vector<std::unique_ptr<client::Client>> clients;
-  for (int i = 0; i < 3; ++i) {
-    clients.push_back(std::make_unique<client::Client>(
-        client::ClientOptions{.target = serve.target(), .client_id = "c" + std::to_string(i)}));
-    ASSERT_TRUE(clients.back()->Join(job));
-    const std::vector<float> update(kParams, float(i + 1));
-    auto pushed = clients.back()->Push(job, 1, update, /*num_examples=*/i + 1);
-    ASSERT_TRUE(pushed) << pushed.error();
-  }
-  auto model = clients[0]->Pull(job, 1, true);
-  ASSERT_TRUE(model) << model.error();
-  for (float v : model->values) ASSERT_FLOAT_EQ(v, 14.0f / 6.0f);  // (1·1 + 2·2 + 3·3) / 6
+    std::vector<std::unique_ptr<client::Client>> clients;
+    for (int i = 0; i < 4; ++i) {
+      clients.push_back(std::make_unique<client::Client>(
+          client::ClientOptions{.target = serve.target(), .client_id = "c" + std::to_string(i)}));
+      ASSERT_TRUE(clients.back()->Join(job));
+      const std::vector<float> update(kParams, float(i + 1));
+      auto pushed = clients.back()->Push(job, 1, update, /*num_examples=*/i + 1);
+      ASSERT_TRUE(pushed) << pushed.error();
+    }
+    auto model = clients[0]->Pull(job, 1, true);
+    ASSERT_TRUE(model) << model.error();
+    for (float v : model->values) ASSERT_FLOAT_EQ(v, 3.0f);  // (1·1 + 2·2 + 3·3 + 4·4) / 10
 
-  // Measured while the job runs on (its rules, and any buffer of theirs, are kept until it ends).
-  for (const auto& [pid, kib] : before) {
-    const uint64_t now = AnonymousKib(pid);
-    ASSERT_NE(now, 0u) << "aggregator " << pid << " is gone";
-    EXPECT_LT(now, kib + 4096) << "aggregator " << pid << " grew from " << kib << " to " << now
-                               << " KiB of private memory";
+    // Measured while the job runs on (its rules, and any buffer of theirs, are kept until it
+    // ends).
+    for (const auto& [pid, kib] : before) {
+      const uint64_t now = AnonymousKib(pid);
+      ASSERT_NE(now, 0u) << "aggregator " << pid << " is gone";
+      EXPECT_LT(now, kib + 4096) << "aggregator " << pid << " grew from " << kib << " to " << now
+                                 << " KiB of private memory";
+    }
   }
 }
 
