@@ -37,6 +37,7 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -327,23 +328,32 @@ uint64_t TreePss(pid_t pid) {
 
 // Samples TreePss(pid) every --memory-sample-ms until destroyed; peak() is the largest sample.
 // Each sample walks every page-table entry of the server's processes, shared pages once per
-// page per process, so a short period takes a share of the CPU the rounds also need.
+// page per process, so a short period takes a share of the CPU the rounds also need. A long
+// period (sampling all but off) does not delay the end: the wait ends when it is destroyed.
 class PeakMemory {
  public:
-  explicit PeakMemory(pid_t pid) : thread_([this, pid] {
-    while (!stop_) {
-      peak_ = std::max<uint64_t>(peak_, TreePss(pid));
-      std::this_thread::sleep_for(std::chrono::milliseconds(g_memory_sample_ms));
-    }
-  }) {}
+  explicit PeakMemory(pid_t pid)
+      : thread_([this, pid] {
+          std::unique_lock lock(mu_);
+          do {
+            peak_ = std::max<uint64_t>(peak_, TreePss(pid));
+          } while (!stopped_.wait_for(lock, std::chrono::milliseconds(g_memory_sample_ms),
+                                      [this] { return stop_; }));
+        }) {}
   ~PeakMemory() {
-    stop_ = true;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    stopped_.notify_one();
     thread_.join();
   }
   uint64_t peak() const { return peak_; }
 
  private:
-  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable stopped_;
+  bool stop_ = false;  // guarded by mu_
   std::atomic<uint64_t> peak_{0};
   std::thread thread_;
 };
