@@ -144,6 +144,12 @@ void AddServeCommand(CLI::App& app) {
                   "Published models each job keeps readable, the latest included")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  cmd->add_option("--model-write-interval-s", opts->model_write_interval_s,
+                  "Least seconds between two model files of a job in --data-dir (a version "
+                  "published sooner waits, a newer one replaces it; final models are written at "
+                  "once; 0: every version)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--rule-plugin", opts->rule_plugins,
                   "Load an aggregation-rule plug-in (.so); jobs name it plugin:NAME (repeatable)")
       ->check(CLI::ExistingFile);

@@ -6,7 +6,8 @@
 //                       version's model reaches the disk, or the job ends;
 //   journal             what happened since (clients that joined, updates accepted), appended
 //                       one length-prefixed record per event and emptied by every checkpoint;
-//   model-VERSION.bin   the bytes of each retained published model, written atomically.
+//   model-VERSION.bin   the bytes of published models, written atomically: of the retained
+//                       versions written so far, and of the newest one written.
 // A running job's journal stays open between appends; a checkpoint of the ended job closes it.
 // The journal is not fsynced: an accepted update's bytes lie in the job's shared-memory pool,
 // which outlives a crashed process but not the machine, so its record needs no more than the

@@ -184,6 +184,14 @@ struct Job {
   uint32_t deaths_in_rule = 0;
 
   std::vector<PublishedModel> versions;  // oldest first
+  // The newest version whose model file is on disk (it may be older than every retained one),
+  // and when the last model file of the job began to be written.
+  struct ModelOnDisk {
+    uint32_t version;
+    uint64_t checksum;
+  };
+  std::optional<ModelOnDisk> newest_on_disk;
+  Clock::time_point model_write_started{};
   std::multimap<uint32_t, std::pair<uint64_t, std::function<void(Result<ModelRef>)>>> waiters;
   std::map<uint64_t, std::function<void(const v1::RoundEvent&)>> subscribers;
 };
@@ -1529,6 +1537,13 @@ class ControlPlane::Impl {
       job_bytes_.erase(id);
       return fail("none of its published models survived the restart");
     }
+    for (const auto& v : kept) {
+      if (v.on_disk) job->newest_on_disk = Job::ModelOnDisk{v.version, v.checksum};
+    }
+    while (kept.size() > options_.retained_versions) {  // an older one on disk came back too
+      (void)job->pool->Release(kept.front().slot);
+      kept.erase(kept.begin());
+    }
     job->versions = std::move(kept);
     const uint32_t latest = job->versions.back().version;
     const std::size_t lost = seen.size() - carried.size();
@@ -1648,6 +1663,18 @@ class ControlPlane::Impl {
     if (job.pool) c.set_pool(job.pool->name());
     c.set_round(job.state != v1::JOB_STATE_RUNNING ? 0 : empty_round.value_or(job.round));
     std::vector<uint32_t> retained;
+    // The newest model on disk, when no longer retained, comes first (the oldest) and names no
+    // slot: a restart that lost the pool reads it from its file.
+    const auto& disk = job.newest_on_disk;
+    if (disk && std::none_of(job.versions.begin(), job.versions.end(),
+                             [&](const auto& v) { return v.version == disk->version; })) {
+      auto* r = c.add_versions();
+      r->set_version(disk->version);
+      r->set_checksum(disk->checksum);
+      r->set_slot(UINT32_MAX);
+      r->set_on_disk(true);
+      retained.push_back(disk->version);
+    }
     for (const auto& v : job.versions) {
       auto* r = c.add_versions();
       r->set_version(v.version);
@@ -1680,10 +1707,11 @@ class ControlPlane::Impl {
   }
 
   // Queues the bytes of `v` for the store, holding a reference on its slot until they are
-  // written; from then on the job's checkpoints list it as on disk. A version of the job still
-  // queued is dropped for it: when rounds publish faster than the disk writes, only the newest
-  // model is worth writing (a restart resumes from the newest one on disk), and the queue
-  // holds at most one model per job, whatever the pace.
+  // written; from then on the job's checkpoints list it as on disk. It is due
+  // model_write_interval after the job's last model file began (a running job's; at once
+  // otherwise). A version of the job still queued is dropped for it: when rounds publish
+  // faster than that, only the newest model is worth writing (a restart resumes from the newest
+  // one on disk), and the queue holds at most one model per job, whatever the pace.
   void PersistVersion(Job& job, const PublishedModel& v) {
     if (!store_ || !job.pool->Acquire(v.slot).ok()) return;
     std::erase_if(model_files_, [&](auto& task) {
@@ -1693,18 +1721,48 @@ class ControlPlane::Impl {
       ++model_files_skipped_;
       return true;
     });
+    const Clock::time_point due = job.state == v1::JOB_STATE_RUNNING
+                                      ? job.model_write_started + options_.model_write_interval
+                                      : Clock::time_point{};
     model_files_.push_back(
-        ModelWrite{job.id, v.version, v.checksum, job.pool, v.slot, job.model_bytes});
+        ModelWrite{job.id, v.version, v.checksum, job.pool, v.slot, job.model_bytes, due});
     checkpoint_cv_.notify_one();
   }
 
+  // Makes the model file of `job` still queued due at once (its final model).
+  void WriteModelNow(const Job& job) {
+    for (auto& task : model_files_) {
+      if (auto* w = std::get_if<ModelWrite>(&task); w && w->job == job.id) w->due = {};
+    }
+    checkpoint_cv_.notify_one();
+  }
+
+  // Does the queued file work in order, each task once due (all of it once stopping).
   void CheckpointLoop() {
+    auto due_at = [](const auto& task) {
+      const auto* w = std::get_if<ModelWrite>(&task);
+      return w ? w->due : Clock::time_point{};
+    };
     std::unique_lock lock(mu_);
     for (;;) {
       checkpoint_cv_.wait(lock, [&] { return stopping_ || !model_files_.empty(); });
       if (model_files_.empty()) return;
-      auto task = std::move(model_files_.front());
-      model_files_.pop_front();
+      const auto now = Clock::now();
+      auto next = std::find_if(model_files_.begin(), model_files_.end(),
+                               [&](const auto& t) { return stopping_ || due_at(t) <= now; });
+      if (next == model_files_.end()) {
+        auto soonest = Clock::time_point::max();
+        for (const auto& t : model_files_) soonest = std::min(soonest, due_at(t));
+        checkpoint_cv_.wait_until(lock, soonest);
+        continue;
+      }
+      auto task = std::move(*next);
+      model_files_.erase(next);
+      if (auto* w = std::get_if<ModelWrite>(&task)) {
+        if (auto it = jobs_.find(w->job); it != jobs_.end()) {
+          it->second->model_write_started = now;
+        }
+      }
       lock.unlock();
       if (auto* removal = std::get_if<ModelRemoval>(&task)) {
         store_->RemoveModelsExcept(removal->job, removal->keep);
@@ -1724,13 +1782,18 @@ class ControlPlane::Impl {
       ++model_files_written_;
       auto it = jobs_.find(w.job);
       if (it == jobs_.end()) continue;
-      bool retained = false;
-      for (auto& v : it->second->versions) {
-        if (v.version != w.version || v.checksum != w.checksum) continue;
-        v.on_disk = true;
-        retained = true;
+      Job& job = *it->second;
+      for (auto& v : job.versions) {
+        if (v.version == w.version && v.checksum == w.checksum) v.on_disk = true;
       }
-      if (retained) Checkpoint(*it->second);
+      if (job.newest_on_disk && job.newest_on_disk->version > w.version) continue;
+      job.newest_on_disk = Job::ModelOnDisk{w.version, w.checksum};
+      // Removals queued before would take the new file: the checkpoint queues one that keeps it.
+      std::erase_if(model_files_, [&](const auto& task) {
+        const auto* removal = std::get_if<ModelRemoval>(&task);
+        return removal && removal->job == job.id;
+      });
+      Checkpoint(job);
     }
   }
 
@@ -2359,6 +2422,7 @@ class ControlPlane::Impl {
     job.subscribers.clear();
     if (state == v1::JOB_STATE_COMPLETED) {
       KeepOnlyFinalModel(job);
+      WriteModelNow(job);
       Checkpoint(job);
       spdlog::info("{} completed", JobName(job.id));
       return;
@@ -2539,6 +2603,7 @@ class ControlPlane::Impl {
     std::shared_ptr<shm::SlotPool> pool;
     shm::SlotHandle slot;  // a reference held until written
     std::size_t bytes;
+    Clock::time_point due;  // not written before
   };
   struct ModelRemoval {
     uint64_t job;

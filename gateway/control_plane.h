@@ -56,6 +56,11 @@ struct ControlPlaneOptions {
   // Where jobs are checkpointed (see checkpoint_store.h) and resumed from by Resume(); empty:
   // nowhere, jobs live as long as the process.
   std::string checkpoint_dir;
+  // The least time between two model files of a job: a version published sooner waits, and a
+  // newer one replaces it while it waits; a job's final model is written at once. Its newest
+  // model on disk stays listed in its checkpoint (and its file kept) until a newer one is
+  // written, so a node that lost its shared memory resumes from it. 0: write every version.
+  std::chrono::milliseconds model_write_interval{1000};
   // After this long without aggregation work (no update accepted or streaming, no round
   // aggregating), the aggregator processes are scaled to zero; the next push or round starts
   // warm_instances again and replays what they must see. 0: never.

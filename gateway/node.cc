@@ -179,24 +179,26 @@ class Node::Impl {
       spdlog::info("node {}: member {} of a group of {}", node, self, o.peers.size() + 1);
     }
     control_ = std::make_unique<ControlPlane>(
-        ControlPlaneOptions{.pool_prefix = prefix,
-                            .shm_budget_bytes = shm_budget,
-                            .retained_versions = std::max<uint32_t>(1, o.retained_versions),
-                            .max_streaming_pushes = o.max_streaming_pushes,
-                            .max_streaming_pulls = o.max_streaming_pulls,
-                            .push_rate_per_client = o.push_rate_per_client,
-                            .push_burst = o.push_burst,
-                            .credentials = std::make_shared<const ClientCredentials>(
-                                std::move(client_credentials)),
-                            .checkpoint_dir = o.checkpoint_dir,
-                            .scale_to_zero_after = std::chrono::milliseconds(
-                                static_cast<int64_t>(o.scale_to_zero_after_s * 1000)),
-                            .warm_instances = o.autoscale ? 1 : aggregators,
-                            .max_instances = o.autoscale ? aggregators : 0,
-                            .instance_service_rate = o.instance_service_rate,
-                            .peers = peers_.get(),
-                            .peer_timeout = std::chrono::milliseconds(
-                                static_cast<int64_t>(o.peer_timeout_s * 1000))},
+        ControlPlaneOptions{
+            .pool_prefix = prefix,
+            .shm_budget_bytes = shm_budget,
+            .retained_versions = std::max<uint32_t>(1, o.retained_versions),
+            .max_streaming_pushes = o.max_streaming_pushes,
+            .max_streaming_pulls = o.max_streaming_pulls,
+            .push_rate_per_client = o.push_rate_per_client,
+            .push_burst = o.push_burst,
+            .credentials = std::make_shared<const ClientCredentials>(std::move(client_credentials)),
+            .checkpoint_dir = o.checkpoint_dir,
+            .model_write_interval =
+                std::chrono::milliseconds(static_cast<int64_t>(o.model_write_interval_s * 1000)),
+            .scale_to_zero_after =
+                std::chrono::milliseconds(static_cast<int64_t>(o.scale_to_zero_after_s * 1000)),
+            .warm_instances = o.autoscale ? 1 : aggregators,
+            .max_instances = o.autoscale ? aggregators : 0,
+            .instance_service_rate = o.instance_service_rate,
+            .peers = peers_.get(),
+            .peer_timeout =
+                std::chrono::milliseconds(static_cast<int64_t>(o.peer_timeout_s * 1000))},
         router_.get(), &directory_);
     for (const auto& path : o.rule_plugins) {
       // The gateway learns the plug-in's name; only the aggregators run its rule.

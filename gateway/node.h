@@ -71,6 +71,8 @@ struct NodeOptions {
   // Where jobs are checkpointed and resumed from after a restart (see
   // gateway/checkpoint_store.h); empty (default): jobs live as long as the process.
   std::string checkpoint_dir;
+  // The least time between two model files of a job (ControlPlaneOptions).
+  double model_write_interval_s = 1;
 };
 
 class Node {

@@ -5,7 +5,9 @@
 // the round completes with the exact average. When the shared memory is gone too (as after a
 // reboot), the models come back from the data directory and the open round starts again. A
 // completed job keeps its final model across restarts, and a graceful stop whose drain times
-// out keeps its unfinished round as a crash would.
+// out keeps its unfinished round as a crash would. Model files are written at most once per
+// --model-write-interval-s (final models at once), and the newest one stays on disk until a
+// newer one is written, retained or not.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -91,6 +93,19 @@ class RestartTest : public ::testing::Test {
     ASSERT_TRUE(recorded()) << "the checkpoint of job " << job << " never listed " << path;
   }
 
+  // Removes the pool that the checkpoint of `job` names, as a reboot would.
+  void RemovePool(uint64_t job) {
+    internal::JobCheckpoint checkpoint;
+    std::ifstream in(dir_ + "/jobs/" + std::to_string(job) + "/checkpoint.pb", std::ios::binary);
+    ASSERT_TRUE(checkpoint.ParseFromIstream(&in));
+    const fs::path pool = NodeShmDir() + "/" + checkpoint.pool();
+    ASSERT_TRUE(fs::exists(pool)) << pool;
+    fs::remove(pool);
+  }
+  std::string ModelFile(uint64_t job, uint32_t version) const {
+    return dir_ + "/jobs/" + std::to_string(job) + "/model-" + std::to_string(version) + ".bin";
+  }
+
   // Creates a 2-round job of 3 clients on `serve` and runs its round 1; sets `job` and `v1`
   // (the published model).
   void RunFirstRound(ServeProcess& serve, uint64_t* job, std::vector<float>* v1) {
@@ -110,10 +125,10 @@ class RestartTest : public ::testing::Test {
   std::string dir_;
 };
 
-// Only the retained versions of a running job keep their model files (two by default): older
-// ones are removed once the checkpoint no longer lists them. Every published version (the
-// initial model, version 0, included) is either written or, when a newer one was published
-// before the writer reached it, skipped.
+// Only the retained versions of a running job (two by default) and its newest model on disk
+// keep their model files: older ones are removed once the checkpoint no longer lists them. Every
+// published version (the initial model, version 0, included) is either written or, when a newer one
+// was published before the writer reached it, skipped.
 TEST_F(RestartTest, ModelFilesOfVersionsNoLongerRetainedAreRemoved) {
   ServeProcess serve({"--metrics-listen", "127.0.0.1:0"}, {}, {}, dir_);
   ASSERT_TRUE(serve.ok());
@@ -139,6 +154,73 @@ TEST_F(RestartTest, ModelFilesOfVersionsNoLongerRetainedAreRemoved) {
   const double skipped = MetricValue(metrics, "tributary_model_files_skipped_total");
   EXPECT_GE(written, 1) << "version 4 is on disk";
   EXPECT_EQ(written + skipped, 5) << "versions 0 to 4";
+}
+
+// Versions published within the write interval of the last model file wait for it, each newer
+// one replacing the one waiting; the final version is written as soon as the job completes.
+TEST_F(RestartTest, ModelFilesWaitForTheWriteIntervalButTheFinalModelDoesNot) {
+  ServeProcess serve({"--metrics-listen", "127.0.0.1:0", "--model-write-interval-s", "600"}, {}, {},
+                     dir_);
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(kParams, 3, 1);
+  ASSERT_NE(job, 0u);
+  ASSERT_NO_FATAL_FAILURE(AwaitModelFile(job, 0));  // the job's first: at once
+  auto c = Client(serve, 0);
+  ASSERT_TRUE(c.Join(job));
+  for (uint32_t round = 1; round <= 2; ++round) {
+    ASSERT_TRUE(c.Push(job, round, Update(0, round), Weight(0)));
+    ASSERT_TRUE(c.Pull(job, round, true));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(fs::exists(ModelFile(job, 1)));
+  EXPECT_FALSE(fs::exists(ModelFile(job, 2)));
+  EXPECT_EQ(MetricValue(serve.Metrics(), "tributary_model_files_written_total"), 1);
+  ASSERT_TRUE(c.Push(job, 3, Update(0, 3), Weight(0)));
+  ASSERT_EQ(serve.GetJob(job).state(), v1::JOB_STATE_COMPLETED);
+  ASSERT_NO_FATAL_FAILURE(AwaitModelFile(job, 3));  // long before the interval
+  const std::string metrics = serve.Metrics();
+  EXPECT_EQ(MetricValue(metrics, "tributary_model_files_written_total"), 2) << "versions 0, 3";
+  EXPECT_EQ(MetricValue(metrics, "tributary_model_files_skipped_total"), 2) << "versions 1, 2";
+}
+
+// With one version retained and models written rarely, the newest model on disk (version 0)
+// is long out of the retained versions when the node loses its shared memory: the checkpoint
+// still lists it and its file is kept, so the job resumes from it instead of failing.
+TEST_F(RestartTest, WithoutItsSharedMemoryAJobResumesFromItsNewestModelOnDiskThoughNotRetained) {
+  uint64_t job = 0;
+  {
+    ServeProcess serve({"--model-write-interval-s", "600", "--retained-versions", "1"}, {}, {},
+                       dir_);
+    ASSERT_TRUE(serve.ok());
+    job = serve.CreateJob(kParams, 5, 1);
+    ASSERT_NE(job, 0u);
+    ASSERT_NO_FATAL_FAILURE(AwaitModelFile(job, 0));
+    auto c = Client(serve, 0);
+    ASSERT_TRUE(c.Join(job));
+    for (uint32_t round = 1; round <= 2; ++round) {
+      ASSERT_TRUE(c.Push(job, round, Update(0, round), Weight(0)));
+      ASSERT_TRUE(c.Pull(job, round, true));
+    }
+    EXPECT_EQ(serve.GetJob(job).published_version(), 2u);
+    EXPECT_TRUE(fs::exists(ModelFile(job, 0)));
+    Crash(serve);
+    ASSERT_NO_FATAL_FAILURE(RemovePool(job));
+  }
+  ServeProcess serve({}, {}, {}, dir_);
+  ASSERT_TRUE(serve.ok());
+  const v1::JobInfo info = serve.GetJob(job);
+  ASSERT_EQ(info.state(), v1::JOB_STATE_RUNNING) << info.message();
+  EXPECT_EQ(info.published_version(), 0u);
+  EXPECT_EQ(info.open_round(), 1u);
+  auto model = Client(serve, 0).Pull(job, 0, false);
+  ASSERT_TRUE(model) << model.error();
+  EXPECT_EQ(model->values, std::vector<float>(kParams, 0.0f));
+  auto c = Client(serve, 0);
+  ASSERT_TRUE(c.Join(job));
+  ASSERT_TRUE(c.Push(job, 1, Update(0, 1), Weight(0)));
+  auto v1 = c.Pull(job, 1, true);
+  ASSERT_TRUE(v1) << v1.error();
+  ExpectNear(v1->values, Update(0, 1));
 }
 
 TEST_F(RestartTest, SigkillMidRoundResumesWithTheAcknowledgedUpdates) {
@@ -198,13 +280,7 @@ TEST_F(RestartTest, WithoutItsSharedMemoryAJobResumesFromTheModelsOnDisk) {
     AwaitModelFile(job, 1);
     ASSERT_TRUE(Client(serve, 0).Push(job, 2, Update(0, 2), Weight(0)));
     Crash(serve);
-    // As after a reboot: the pool the checkpoint names is gone.
-    internal::JobCheckpoint checkpoint;
-    std::ifstream in(dir_ + "/jobs/" + std::to_string(job) + "/checkpoint.pb", std::ios::binary);
-    ASSERT_TRUE(checkpoint.ParseFromIstream(&in));
-    const fs::path pool = NodeShmDir() + "/" + checkpoint.pool();
-    ASSERT_TRUE(fs::exists(pool)) << pool;
-    fs::remove(pool);
+    ASSERT_NO_FATAL_FAILURE(RemovePool(job));  // as after a reboot
   }
   ServeProcess serve({}, {}, {}, dir_);
   ASSERT_TRUE(serve.ok());
