@@ -49,6 +49,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "cli/heap_tuning.h"
@@ -100,6 +101,42 @@ std::vector<pid_t> Children(pid_t pid) {
   return out;
 }
 
+// Starts `args` (argv[0] a path) and waits up to `wait` for the port it writes to `port_file`;
+// exits the benchmark, saying why, when the program cannot start, exits or writes no port.
+std::pair<pid_t, int> SpawnAndAwaitPort(std::vector<std::string> args,
+                                        const std::filesystem::path& port_file,
+                                        std::chrono::seconds wait) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0) {
+    std::fprintf(stderr, "cannot start %s: %s\n", argv[0], std::strerror(rc));
+    std::exit(1);
+  }
+  int port = 0;
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (port == 0 && std::chrono::steady_clock::now() < until) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      std::fprintf(stderr, "%s %s %d before it listened\n", argv[0],
+                   WIFSIGNALED(status) ? "was killed by signal" : "exited with code",
+                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+      std::exit(1);
+    }
+    std::ifstream(port_file) >> port;
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  if (port == 0) {
+    std::fprintf(stderr, "%s wrote no port to %s within %lld s\n", argv[0], port_file.c_str(),
+                 static_cast<long long>(wait.count()));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    std::exit(1);
+  }
+  return {pid, port};
+}
+
 std::vector<std::string> g_serve_args;  // --serve-arg
 bool g_use_bulk_port = true;            // --transport bulk|grpc: the round scenario's clients
 uint32_t g_fan_in = 0;                  // --fan-in
@@ -113,14 +150,8 @@ class Serve {
     std::vector<std::string> args = {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0",
                                      "--data-dir", dir_.string(), "--drain-timeout-s", "0"};
     args.insert(args.end(), g_serve_args.begin(), g_serve_args.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ);
-    for (int i = 0; i < 400 && port_ == 0; ++i) {
-      std::ifstream(dir_ / "port") >> port_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
+    std::tie(pid_, port_) =
+        SpawnAndAwaitPort(std::move(args), dir_ / "port", std::chrono::seconds(10));
     op_ = tributary::v1::OperatorService::NewStub(
         grpc::CreateChannel(target(), grpc::InsecureChannelCredentials()));
   }
@@ -486,22 +517,17 @@ class BaselineRoundServer final : public RoundServer {
     dir_ = std::filesystem::temp_directory_path() /
            ("tributary-baseline-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    std::vector<std::string> args = {"/usr/bin/python3", BASELINE_SERVER, "--port", "0",
-                                     "--port-file", (dir_ / "port").string(),
-                                     "--clients-per-round", std::to_string(clients)};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ);
+    std::vector<std::string> args = {"/usr/bin/python3",
+                                     BASELINE_SERVER,
+                                     "--port",
+                                     "0",
+                                     "--port-file",
+                                     (dir_ / "port").string(),
+                                     "--clients-per-round",
+                                     std::to_string(clients)};
     int port = 0;
-    for (int i = 0; i < 800 && port == 0; ++i) {
-      std::ifstream(dir_ / "port") >> port;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    if (port == 0) {
-      std::fprintf(stderr, "the baseline server did not start\n");
-      std::exit(1);
-    }
+    std::tie(pid_, port) =
+        SpawnAndAwaitPort(std::move(args), dir_ / "port", std::chrono::seconds(20));
     base_memory_ = TreePss(pid_);
     for (auto& ch : Channels("127.0.0.1:" + std::to_string(port), channels)) {
       stubs_.push_back(tributary::bench::baseline::FlowerStyleServer::NewStub(ch));

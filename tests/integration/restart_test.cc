@@ -176,6 +176,7 @@ TEST_F(RestartTest, ModelFilesWaitForTheWriteIntervalButTheFinalModelDoesNot) {
   EXPECT_FALSE(fs::exists(ModelFile(job, 2)));
   EXPECT_EQ(MetricValue(serve.Metrics(), "tributary_model_files_written_total"), 1);
   ASSERT_TRUE(c.Push(job, 3, Update(0, 3), Weight(0)));
+  ASSERT_TRUE(c.Pull(job, 3, true));  // published: the job's last round
   ASSERT_EQ(serve.GetJob(job).state(), v1::JOB_STATE_COMPLETED);
   ASSERT_NO_FATAL_FAILURE(AwaitModelFile(job, 3));  // long before the interval
   const std::string metrics = serve.Metrics();
