@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "clients/cpp/push_pacing.h"
 #include "common/receive_low_water.h"
 #include "proto/bulk.h"
 
@@ -226,9 +227,11 @@ std::optional<Result<v1::PushReply>> BulkClient::Push(const std::string& host, u
   const int fd = opened->fd.get();
   XXH3_state_t hash;
   XXH3_64bits_reset(&hash);
+  PushPacing pacing(fd);
   Status s;
   for (std::size_t off = 0; s.ok() && off < payload.size(); off += kChunkBytes) {
     const std::size_t n = std::min(kChunkBytes, payload.size() - off);
+    pacing.BeforePiece();
     XXH3_64bits_update(&hash, payload.data() + off, n);
     s = SendAll(fd, payload.data() + off, n);
   }

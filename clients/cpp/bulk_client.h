@@ -6,7 +6,8 @@
 // request at a time. A kept connection the node has closed in the meantime (its idle timeout)
 // is noticed before any payload moves, and the request goes over a fresh one. Each 256 KiB of
 // a payload is hashed just before it is sent (the checksum follows the last piece), and each
-// 256 KiB of a model just after it is received. Thread-safe.
+// 256 KiB of a model just after it is received. While several pushes of the process stream at
+// once, each socket holds little unsent (push_pacing.h). Thread-safe.
 #pragma once
 
 #include <chrono>

@@ -92,6 +92,42 @@ def test_pushes_and_pulls_go_over_the_bulk_port_beside_grpc_ones():
         assert "\ntributary_bulk_pulls_total 2\n" in metrics
 
 
+def _loopback_connection():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        connected = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+    return connected, accepted
+
+
+def _unsent_limit(sock):
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+
+
+def test_crowded_bulk_pushes_hold_their_unsent_bytes_and_a_lone_push_does_not():
+    from tributary import _bulk
+    (a, a_peer), (b, b_peer) = _loopback_connection(), _loopback_connection()
+    pushes = _bulk._StreamingPushes()
+    with a, a_peer, b, b_peer:
+        pushes.begin()
+        limited_a = pushes.pace(a, None)
+        assert _unsent_limit(a) == 0  # a lone push keeps the kernel's default
+        pushes.begin()
+        limited_b = pushes.pace(b, None)
+        limited_a = pushes.pace(a, limited_a)
+        assert _unsent_limit(a) == _unsent_limit(b) == _bulk._CROWDED_UNSENT_BYTES
+        pushes.end()
+        pushes.pace(a, limited_a)
+        assert _unsent_limit(a) == 0  # alone again
+        assert limited_b  # b was set while crowded
+        pushes.begin()
+        limited_a = pushes.pace(a, False)
+        assert _unsent_limit(a) == _bulk._CROWDED_UNSENT_BYTES
+        for _ in range(_bulk._MOST_PACED - 1):  # one more than the most paced
+            pushes.begin()
+        pushes.pace(a, limited_a)
+        assert _unsent_limit(a) == 0
+
+
 def test_delta_updates_step_from_the_initial_model(server):
     params = 5000
     job = create_job(server, params, clients_per_round=2, rounds=2,

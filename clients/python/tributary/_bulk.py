@@ -26,6 +26,40 @@ _CHUNK_BYTES = 256 << 10  # hashed while still in cache: sent or received
 _MAX_IDLE = 4            # kept connections per node
 _MAX_IDLE_AGE = 30.0     # seconds; half the node's default idle timeout
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
+# Where two to _MOST_PACED pushes of this process stream at once (many simulated clients in one
+# process), each socket keeps at most _CROWDED_UNSENT_BYTES queued unsent (TCP_NOTSENT_LOWAT);
+# otherwise the kernel's default holds. The C++ SDK does the same (clients/cpp/push_pacing.h
+# says why).
+_CROWDED_UNSENT_BYTES = 128 << 10
+_MOST_PACED = 64
+
+
+class _StreamingPushes:
+    """Counts this process's streaming pushes and paces each one's socket to match."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def begin(self):
+        with self._lock:
+            self._count += 1
+
+    def end(self):
+        with self._lock:
+            self._count -= 1
+
+    def pace(self, sock: socket.socket, limited: Optional[bool]) -> bool:
+        """Before each piece: sets the socket's limit on unsent bytes when what it should be
+        changed since ``limited`` (None: not yet set); returns what it is now."""
+        crowded = 1 < self._count <= _MOST_PACED
+        if limited is not crowded:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT,
+                            _CROWDED_UNSENT_BYTES if crowded else 0)  # 0: the kernel's default
+        return crowded
+
+
+_STREAMING = _StreamingPushes()
 
 
 class Refused(Exception):
@@ -154,10 +188,13 @@ class BulkClient:
         if opened is None:
             return None
         sock, _ = opened
+        _STREAMING.begin()
         try:
             digest = xxhash.xxh3_64()
+            limited = None
             for off in range(0, len(payload), _CHUNK_BYTES):
                 piece = payload[off:off + _CHUNK_BYTES]
+                limited = _STREAMING.pace(sock, limited)
                 digest.update(piece)
                 sock.sendall(piece)
             sock.sendall(struct.pack("<Q", digest.intdigest()))
@@ -174,6 +211,8 @@ class BulkClient:
         except (_Broken, OSError) as e:
             sock.close()
             raise Refused(grpc.StatusCode.UNAVAILABLE, f"bulk connection: {e}") from None
+        finally:
+            _STREAMING.end()
 
     def pull(self, host: str, port: int, request: client_pb2.PullRequest,
              token: str) -> Optional[np.ndarray]:
