@@ -53,9 +53,13 @@ class _StreamingPushes:
         """Before each piece: sets the socket's limit on unsent bytes when what it should be
         changed since ``limited`` (None: not yet set); returns what it is now."""
         crowded = 1 < self._count <= _MOST_PACED
-        if limited is not crowded:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT,
-                            _CROWDED_UNSENT_BYTES if crowded else 0)  # 0: the kernel's default
+        option = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux has it; not every system
+        if limited is not crowded and option is not None:
+            try:  # a hint: a socket that refuses it is sent as it was, which is still correct
+                sock.setsockopt(socket.IPPROTO_TCP, option,
+                                _CROWDED_UNSENT_BYTES if crowded else 0)  # 0: kernel's default
+            except OSError:
+                pass
         return crowded
 
 
