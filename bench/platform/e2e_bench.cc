@@ -24,7 +24,9 @@
 // `--serve-arg ARG` (repeatable) passes ARG on to `tributary serve` (say, --shm-backend dpdk);
 // `--fan-in K` creates the round scenarios' jobs with that fan-in (a tree; default flat);
 // `--transport grpc` makes the round scenario's clients push and pull over gRPC (default: the
-// bulk port); `--memory-sample-ms MS` samples the server's memory every MS ms (default 100).
+// bulk port); `--memory-sample-ms MS` samples the server's memory every MS ms (default 100);
+// `--tributary PATH` serves with that binary rather than the one built beside this benchmark
+// (a build copied to another machine).
 #include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
@@ -141,14 +143,16 @@ std::vector<std::string> g_serve_args;  // --serve-arg
 bool g_use_bulk_port = true;            // --transport bulk|grpc: the round scenario's clients
 uint32_t g_fan_in = 0;                  // --fan-in
 int g_memory_sample_ms = 100;           // --memory-sample-ms
+std::string g_tributary = TRIBUTARY_BINARY;  // --tributary
 
 class Serve {
  public:
   Serve() {
     dir_ = std::filesystem::temp_directory_path() / ("tributary-bench-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    std::vector<std::string> args = {TRIBUTARY_BINARY, "serve", "--listen", "127.0.0.1:0",
-                                     "--data-dir", dir_.string(), "--drain-timeout-s", "0"};
+    std::vector<std::string> args = {g_tributary,         "serve",      "--listen",
+                                     "127.0.0.1:0",       "--data-dir", dir_.string(),
+                                     "--drain-timeout-s", "0"};
     args.insert(args.end(), g_serve_args.begin(), g_serve_args.end());
     std::tie(pid_, port_) =
         SpawnAndAwaitPort(std::move(args), dir_ / "port", std::chrono::seconds(10));
@@ -788,6 +792,7 @@ int main(int argc, char** argv) {
     if (k == "--fan-in") g_fan_in = std::stoul(argv[i + 1]);
     if (k == "--transport") g_use_bulk_port = std::string(argv[i + 1]) != "grpc";
     if (k == "--memory-sample-ms") g_memory_sample_ms = std::max(1, std::stoi(argv[i + 1]));
+    if (k == "--tributary") g_tributary = argv[i + 1];
   }
   if (scenario == "ingest") return Ingest(params, reps);
   if (scenario == "round") return Round(server, clients, params, rounds);
@@ -798,6 +803,6 @@ int main(int argc, char** argv) {
                "usage: e2e_bench ingest|round|tcp|idle|start [--params P] [--reps R] "
                "[--clients N] [--rounds R] [--server tributary|baseline] [--bytes B] "
                "[--json FILE] [--serve-arg ARG ...] [--fan-in K] [--transport bulk|grpc] "
-               "[--memory-sample-ms MS]\n");
+               "[--memory-sample-ms MS] [--tributary PATH]\n");
   return 2;
 }
