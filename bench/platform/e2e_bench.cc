@@ -11,7 +11,7 @@
 //     N clients push concurrently to `tributary serve` or to the Flower-style baseline
 //     (bench/baseline/); reports per round the round time (start to published model pulled),
 //     the server's aggregation time (last update to published) and CPU seconds, and the peak
-//     memory (PSS) of the server's processes over the run.
+//     memory of the server's processes over the run (see TreeMemory).
 //   e2e_bench tcp [--bytes B] [--reps R]
 //     Raw loopback TCP moving B bytes on one connection: the transfer-time ceiling of a round.
 //   Every scenario but idle also writes its figures as JSON with --json FILE.
@@ -28,10 +28,13 @@
 // `--tributary PATH` serves with that binary rather than the one built beside this benchmark
 // (a build copied to another machine).
 #include <grpcpp/grpcpp.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +50,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <span>
 #include <sstream>
 #include <string>
@@ -340,28 +344,51 @@ double TreeCpu(pid_t pid) {
   return cpu;
 }
 
-// Proportional set size of a process and its children: shared pages (a job's pool, mapped by
-// the gateway and every aggregator) are counted once in total.
-uint64_t TreePss(pid_t pid) {
-  uint64_t kb = 0;
+// Memory of a process and its children: each one's proportional set size less its shared
+// memory (Pss_Shmem), plus every shared-memory or hugetlbfs file any of them maps (a job's pool,
+// mapped by the gateway and every aggregator) counted once, at the bytes the file holds.
+// Summing whole PSS instead counts pool pages more than once whenever another process maps
+// them between the reads of two processes (at their old share in one, their new share in the
+// other), which aggregators faulting in slots do all through a round; and it leaves out pools
+// in huge pages, which PSS does not cover.
+uint64_t TreeMemory(pid_t pid) {
   std::vector<pid_t> pids = Children(pid);
   pids.push_back(pid);
+  uint64_t bytes = 0;
+  std::set<std::pair<dev_t, ino_t>> counted;
   for (pid_t p : pids) {
-    std::ifstream f("/proc/" + std::to_string(p) + "/smaps_rollup");
+    const std::string proc = "/proc/" + std::to_string(p);
+    std::ifstream rollup(proc + "/smaps_rollup");
     std::string key;
-    uint64_t value;
-    while (f >> key) {
-      if (key == "Pss:" && f >> value) {
-        kb += value;
-        break;
-      }
-      f.ignore(1 << 10, '\n');
+    uint64_t kb = 0, pss_kb = 0, shmem_kb = 0;
+    while (rollup >> key) {
+      if (key == "Pss:" && rollup >> kb) pss_kb = kb;
+      if (key == "Pss_Shmem:" && rollup >> kb) shmem_kb = kb;
+      rollup.ignore(1 << 10, '\n');
+    }
+    bytes += (pss_kb - std::min(pss_kb, shmem_kb)) << 10;
+    std::ifstream maps(proc + "/maps");
+    for (std::string line; std::getline(maps, line);) {
+      // "start-end perms offset dev inode path": a mapped file has an inode; a deleted one is
+      // reached through map_files (as root).
+      std::istringstream fields(line);
+      std::string range, perms, offset, dev, path;
+      uint64_t inode = 0;
+      fields >> range >> perms >> offset >> dev >> inode >> std::ws;
+      std::getline(fields, path);
+      if (inode == 0 || path.empty() || path[0] != '/') continue;
+      if (path.ends_with(" (deleted)")) path = proc + "/map_files/" + range;
+      struct statfs fs {};
+      struct stat st {};
+      if (statfs(path.c_str(), &fs) != 0 || stat(path.c_str(), &st) != 0) continue;
+      if (fs.f_type != TMPFS_MAGIC && fs.f_type != HUGETLBFS_MAGIC) continue;
+      if (counted.insert({st.st_dev, st.st_ino}).second) bytes += uint64_t(st.st_blocks) * 512;
     }
   }
-  return kb << 10;
+  return bytes;
 }
 
-// Samples TreePss(pid) every --memory-sample-ms until destroyed; peak() is the largest sample.
+// Samples TreeMemory(pid) every --memory-sample-ms until destroyed; peak() is the largest sample.
 // Each sample walks every page-table entry of the server's processes, shared pages once per
 // page per process, so a short period takes a share of the CPU the rounds also need. A long
 // period (sampling all but off) does not delay the end: the wait ends when it is destroyed.
@@ -371,7 +398,7 @@ class PeakMemory {
       : thread_([this, pid] {
           std::unique_lock lock(mu_);
           do {
-            peak_ = std::max<uint64_t>(peak_, TreePss(pid));
+            peak_ = std::max<uint64_t>(peak_, TreeMemory(pid));
           } while (!stopped_.wait_for(lock, std::chrono::milliseconds(g_memory_sample_ms),
                                       [this] { return stop_; }));
         }) {}
@@ -435,7 +462,8 @@ std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& target, 
 class TributaryRoundServer final : public RoundServer {
  public:
   TributaryRoundServer(uint64_t params, uint32_t rounds, uint32_t clients, uint32_t channels)
-      : params_(params), base_(TreePss(serve_.pid())),
+      : params_(params),
+        base_(TreeMemory(serve_.pid())),
         job_(serve_.CreateJob(params, rounds, clients)),
         channels_(Channels(serve_.target(), channels)) {
     base_memory_ = base_;
@@ -532,7 +560,7 @@ class BaselineRoundServer final : public RoundServer {
     int port = 0;
     std::tie(pid_, port) =
         SpawnAndAwaitPort(std::move(args), dir_ / "port", std::chrono::seconds(20));
-    base_memory_ = TreePss(pid_);
+    base_memory_ = TreeMemory(pid_);
     for (auto& ch : Channels("127.0.0.1:" + std::to_string(port), channels)) {
       stubs_.push_back(tributary::bench::baseline::FlowerStyleServer::NewStub(ch));
     }
