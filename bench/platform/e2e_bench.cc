@@ -42,6 +42,7 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -344,29 +345,30 @@ double TreeCpu(pid_t pid) {
   return cpu;
 }
 
-// Memory of a process and its children: each one's proportional set size less its shared
-// memory (Pss_Shmem), plus every shared-memory or hugetlbfs file any of them maps (a job's pool,
-// mapped by the gateway and every aggregator) counted once, at the bytes the file holds.
-// Summing whole PSS instead counts pool pages more than once whenever another process maps
-// them between the reads of two processes (at their old share in one, their new share in the
-// other), which aggregators faulting in slots do all through a round; and it leaves out pools
-// in huge pages, which PSS does not cover.
+// Memory of a process and its children: each one's resident anonymous and file pages (RssAnon
+// and RssFile, counters the kernel keeps), plus every shared-memory or hugetlbfs file any of
+// them maps (a job's pool, mapped by the gateway and every aggregator) counted once, at the
+// bytes the file holds. Shared memory is left out of the per-process figures: RssShmem counts a
+// pool once per process that maps it, and pools in huge pages are in no RSS. A library mapped
+// by several of the processes counts once per process, as RSS does (an upper bound). Reading
+// counters costs microseconds; smaps_rollup's PSS would cost a walk over every page of every
+// mapping, shared huge pages one 4 KiB piece at a time (about 8 ms per process mapping a
+// 1.4 GB pool), CPU the rounds measured beside it need.
 uint64_t TreeMemory(pid_t pid) {
   std::vector<pid_t> pids = Children(pid);
   pids.push_back(pid);
   uint64_t bytes = 0;
-  std::set<std::pair<dev_t, ino_t>> counted;
+  std::set<std::string> mapped;
   for (pid_t p : pids) {
     const std::string proc = "/proc/" + std::to_string(p);
-    std::ifstream rollup(proc + "/smaps_rollup");
-    std::string key;
-    uint64_t kb = 0, pss_kb = 0, shmem_kb = 0;
-    while (rollup >> key) {
-      if (key == "Pss:" && rollup >> kb) pss_kb = kb;
-      if (key == "Pss_Shmem:" && rollup >> kb) shmem_kb = kb;
-      rollup.ignore(1 << 10, '\n');
+    std::ifstream status(proc + "/status");
+    for (std::string line; std::getline(status, line);) {
+      uint64_t kb = 0;
+      if (std::sscanf(line.c_str(), "RssAnon: %" SCNu64, &kb) == 1 ||
+          std::sscanf(line.c_str(), "RssFile: %" SCNu64, &kb) == 1) {
+        bytes += kb << 10;
+      }
     }
-    bytes += (pss_kb - std::min(pss_kb, shmem_kb)) << 10;
     std::ifstream maps(proc + "/maps");
     for (std::string line; std::getline(maps, line);) {
       // "start-end perms offset dev inode path": a mapped file has an inode; a deleted one is
@@ -377,21 +379,26 @@ uint64_t TreeMemory(pid_t pid) {
       fields >> range >> perms >> offset >> dev >> inode >> std::ws;
       std::getline(fields, path);
       if (inode == 0 || path.empty() || path[0] != '/') continue;
-      if (path.ends_with(" (deleted)")) path = proc + "/map_files/" + range;
-      struct statfs fs {};
-      struct stat st {};
-      if (statfs(path.c_str(), &fs) != 0 || stat(path.c_str(), &st) != 0) continue;
-      if (fs.f_type != TMPFS_MAGIC && fs.f_type != HUGETLBFS_MAGIC) continue;
-      if (counted.insert({st.st_dev, st.st_ino}).second) bytes += uint64_t(st.st_blocks) * 512;
+      mapped.insert(path.ends_with(" (deleted)") ? proc + "/map_files/" + range : path);
     }
+  }
+  // The files' sizes are read together once every process's maps are: a file read early and
+  // another read late could otherwise both count around a pool's replacement (a job's pool
+  // read before its end, its final model's pool read after it), which never coexisted whole.
+  std::set<std::pair<dev_t, ino_t>> counted;
+  for (const std::string& path : mapped) {
+    struct statfs fs {};
+    struct stat st {};
+    if (statfs(path.c_str(), &fs) != 0 || stat(path.c_str(), &st) != 0) continue;
+    if (fs.f_type != TMPFS_MAGIC && fs.f_type != HUGETLBFS_MAGIC) continue;
+    if (counted.insert({st.st_dev, st.st_ino}).second) bytes += uint64_t(st.st_blocks) * 512;
   }
   return bytes;
 }
 
 // Samples TreeMemory(pid) every --memory-sample-ms until destroyed; peak() is the largest sample.
-// Each sample walks every page-table entry of the server's processes, shared pages once per
-// page per process, so a short period takes a share of the CPU the rounds also need. A long
-// period (sampling all but off) does not delay the end: the wait ends when it is destroyed.
+// A sample reads each process's counters and map list (under 1 ms a process). A long period
+// (sampling all but off) does not delay the end: the wait ends when it is destroyed.
 class PeakMemory {
  public:
   explicit PeakMemory(pid_t pid)
