@@ -48,6 +48,10 @@ uint64_t LoadU64(const uint8_t* p) {
   return v;
 }
 
+void StoreU64(uint64_t v, uint8_t* p) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
 // epoll keys: these two, then one per connection.
 constexpr uint64_t kListenerKey = 0;
 constexpr uint64_t kWakeKey = 1;
@@ -154,18 +158,26 @@ class Connection {
     if (!Answer(Status::Ok(), ModelHeaderOf(model_).SerializeAsString())) return false;
     state_ = State::kSendingModel;
     sent_ = 0;
+    stream_bytes_ = model_.bytes + (model_.hashing ? kChecksumBytes : 0);
     return OnWritable();
   }
 
-  // Sends the next part of the model (up to kWakeupBytes) from its slot. False: close.
+  // Sends the next part of the model (up to kWakeupBytes) from its slot, then the checksum
+  // where it trails the bytes. False: close.
   bool OnWritable() {
     if (state_ != State::kSendingModel) return Watch(EPOLLIN | EPOLLRDHUP);
     Touch();
     const auto* bytes = reinterpret_cast<const char*>(model_.pool->Bytes(model_.slot.index).data());
     std::size_t budget = kWakeupBytes;
-    while (sent_ < model_.bytes && budget > 0) {
-      const std::size_t want = std::min(model_.bytes - sent_, budget);
-      const ssize_t n = send(fd_.get(), bytes + sent_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (sent_ < stream_bytes_ && budget > 0) {
+      const char* from = bytes + sent_;
+      std::size_t want = std::min(model_.bytes - sent_, budget);
+      if (sent_ >= model_.bytes) {
+        StoreU64(model_.hashing->Wait(), trailer_);
+        from = reinterpret_cast<const char*>(trailer_) + (sent_ - model_.bytes);
+        want = stream_bytes_ - sent_;
+      }
+      const ssize_t n = send(fd_.get(), from, want, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         sent_ += static_cast<std::size_t>(n);
         budget -= std::min<std::size_t>(budget, static_cast<std::size_t>(n));
@@ -177,7 +189,7 @@ class Connection {
                     std::strerror(errno));
       return false;
     }
-    if (sent_ < model_.bytes) return Watch(EPOLLOUT | EPOLLRDHUP);  // on when there is room
+    if (sent_ < stream_bytes_) return Watch(EPOLLOUT | EPOLLRDHUP);  // on when there is room
     EndPull();
     ++*cx_.pulls_served;
     state_ = State::kHello;
@@ -393,7 +405,9 @@ class Connection {
   uint64_t pull_job_ = 0;
   uint64_t waiter_ = 0;  // PullModel's, until the model comes
   ModelRef model_;
+  std::size_t stream_bytes_ = 0;  // the model's, and its checksum's where that trails them
   std::size_t sent_ = 0;
+  uint8_t trailer_[kChecksumBytes] = {};
   std::chrono::steady_clock::time_point last_activity_;
 };
 

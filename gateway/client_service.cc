@@ -140,7 +140,8 @@ class PushReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   uint64_t declared_checksum_ = 0;  // from the header, or from the trailer where it announced one
 };
 
-// One model streaming out of shared memory, possibly after waiting for it to be published.
+// One model streaming out of shared memory, possibly after waiting for it to be published (its
+// checksum then trails the chunks where the node was still hashing it: ModelChecksum).
 class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   PullReactor(ControlPlane* control, const PeerIdentity& peer, std::string_view token,
@@ -202,6 +203,14 @@ class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   void WriteNextLocked() {
+    if (sent_ >= model_.bytes && model_.hashing && !trailed_) {
+      trailed_ = true;
+      v1::PullMessage msg;
+      msg.mutable_trailer()->set_checksum(model_.hashing->Wait());
+      bool own = false;
+      grpc::SerializationTraits<v1::PullMessage>::Serialize(msg, &out_, &own);
+      return StartWrite(&out_);
+    }
     if (sent_ >= model_.bytes) return FinishLocked(Status::Ok());
     const std::size_t n = std::min(kPullChunkBytes, model_.bytes - sent_);
     out_ = proto::ChunkMessage(model_.pool->Bytes(model_.slot.index).data() + sent_, n);
@@ -231,6 +240,7 @@ class PullReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   uint64_t waiter_ = 0;
   ModelRef model_;
   std::size_t sent_ = 0;
+  bool trailed_ = false;  // the ModelTrailer went out (a model still being hashed)
   grpc::ByteBuffer out_;
 };
 

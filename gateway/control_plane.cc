@@ -97,6 +97,7 @@ struct PublishedModel {
   shm::SlotHandle slot;
   uint64_t checksum;
   bool on_disk = false;  // its bytes are in the checkpoint store
+  std::shared_ptr<ModelChecksum> hashing;  // only inside Publish, while the model is hashed
 };
 
 // kOpen: the round takes updates; kClosed: its aggregation runs; kIdle: neither (sequentially
@@ -1907,7 +1908,7 @@ class ControlPlane::Impl {
     for (const auto& p : job.versions) {
       if (p.version != v) continue;
       TRIBUTARY_RETURN_IF_ERROR(job.pool->Acquire(p.slot));
-      return ModelRef{job.id, v, job.model_bytes, p.checksum, job.pool, p.slot};
+      return ModelRef{job.id, v, job.model_bytes, p.checksum, job.pool, p.slot, p.hashing};
     }
     return Status::NotFound("model version " + std::to_string(v) + " of " + JobName(job.id) +
                             " is no longer retained (latest is " +
@@ -2314,12 +2315,14 @@ class ControlPlane::Impl {
   void Publish(Job& job) {
     const auto now = Clock::now();
     const uint32_t version = job.aggregating;
-    uint64_t checksum = XXH3_64bits(job.pool->Bytes(job.output.index).data(), job.model_bytes);
-    job.versions.push_back({version, job.output, checksum});
-    // Pulls waiting for this version get it before the checkpoint below, whose sync to disk
-    // can wait tens of ms behind a model file being written. A node killed before that
-    // checkpoint is written still holds the round's updates, and publishes the version again
-    // from them when it restarts.
+    // Pulls waiting for this version get it before it is hashed, and its checksum once it is
+    // (they send it after the bytes: ModelChecksum), so that their bytes go out beside the hash
+    // rather than behind it; and before the checkpoint below, whose sync to disk can wait tens
+    // of ms behind a model file being written. A node killed before that checkpoint is written
+    // still holds the round's updates, and publishes the version again from them when it
+    // restarts.
+    auto hashing = std::make_shared<ModelChecksum>();
+    job.versions.push_back({version, job.output, 0, false, hashing});
     auto ready = job.waiters.equal_range(version);
     std::vector<std::function<void(Result<ModelRef>)>> wake;
     for (auto it = job.waiters.begin(); it != ready.second;) {
@@ -2327,7 +2330,11 @@ class ControlPlane::Impl {
       it = job.waiters.erase(it);
     }
     for (auto& w : wake) w(Hold(job, version));
-    PersistVersion(job, job.versions.back());
+    PublishedModel& published = job.versions.back();
+    published.checksum = XXH3_64bits(job.pool->Bytes(job.output.index).data(), job.model_bytes);
+    published.hashing.reset();
+    hashing->Set(published.checksum);
+    PersistVersion(job, published);
     if (job.grouped() && job.is_home) SendModelToPeers(job, job.versions.back());
     while (job.versions.size() > options_.retained_versions) {
       (void)job.pool->Release(job.versions.front().slot);
@@ -2675,6 +2682,7 @@ v1::ModelHeader ModelHeaderOf(const ModelRef& model) {
   h.set_dtype(v1::DTYPE_FLOAT32);
   h.set_total_bytes(model.bytes);
   h.set_checksum(model.checksum);
+  h.set_checksum_in_trailer(model.hashing != nullptr);
   return h;
 }
 

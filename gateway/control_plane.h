@@ -34,6 +34,7 @@
 #include "common/result.h"
 #include "ebpf/router.h"
 #include "gateway/client_credentials.h"
+#include "gateway/model_checksum.h"
 #include "gateway/peer_link.h"
 #include "shm/slot_pool.h"
 #include "tributary/v1/client.pb.h"
@@ -140,6 +141,9 @@ struct ModelRef {
   uint64_t checksum = 0;
   std::shared_ptr<shm::SlotPool> pool;
   shm::SlotHandle slot;
+  // Set while the model is still being hashed (`checksum` is then 0): the pull sends the
+  // checksum after the bytes, from here.
+  std::shared_ptr<const ModelChecksum> hashing;
 };
 
 // What a pull of `model` sends before its bytes.

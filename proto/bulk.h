@@ -25,7 +25,8 @@
 //   Pull: the Answer comes once the model is published (PullRequest.wait), or at once:
 //   node -> client  Answer  OK with a serialized ModelHeader, or why there is no model
 //   node -> client          after an OK Answer: ModelHeader.total_bytes bytes of the model,
-//                           whose XXH3-64 is ModelHeader.checksum
+//                           whose XXH3-64 is ModelHeader.checksum, or, where the header sets
+//                           checksum_in_trailer, follows them as a u64
 //   After a refused Hello nothing follows; the connection takes the next Hello.
 //
 // A node closes a connection whose Hello is malformed, that sends while its pull is answered,

@@ -19,7 +19,7 @@ namespace tributary::proto {
 
 inline constexpr uint8_t kHeaderTag = 0x0A;  // field 1, length-delimited
 inline constexpr uint8_t kChunkTag = 0x12;   // field 2, length-delimited
-inline constexpr uint8_t kTrailerTag = 0x1A;  // field 3, length-delimited (PushMessage.trailer)
+inline constexpr uint8_t kTrailerTag = 0x1A;  // field 3, length-delimited (a trailer)
 
 // Where a chunk's payload starts inside a message's slices.
 struct ChunkPayload {

@@ -269,8 +269,15 @@ std::optional<Result<uint32_t>> BulkClient::Pull(const std::string& host, uint16
   XXH3_64bits_reset(&hash);
   TRIBUTARY_RETURN_IF_ERROR(
       RecvHashed(opened->fd.get(), std::as_writable_bytes(std::span(*out)), &hash, timeout_));
+  uint64_t checksum = header.checksum();
+  if (header.checksum_in_trailer()) {  // the node was still hashing the model: it follows
+    uint8_t trailer[8];
+    TRIBUTARY_RETURN_IF_ERROR(RecvAll(opened->fd.get(), trailer, sizeof(trailer)));
+    checksum = 0;
+    for (int i = 7; i >= 0; --i) checksum = checksum << 8 | trailer[i];
+  }
   Done(*opened, Status::Ok());
-  if (XXH3_64bits_digest(&hash) != header.checksum()) {
+  if (XXH3_64bits_digest(&hash) != checksum) {
     return Status::DataLoss("model checksum does not match its bytes");
   }
   return header.version();

@@ -374,6 +374,7 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
   grpc::ByteBuffer bb;
   v1::ModelHeader header;
   bool have_header = false;
+  bool have_trailer = false;
   std::size_t received = 0;
   XXH3_state_t hash;
   XXH3_64bits_reset(&hash);
@@ -394,6 +395,18 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
       header = msg.header();
       have_header = true;
       out->resize(header.total_bytes() / sizeof(float));
+      continue;
+    }
+    if (proto::FirstByte(slices) == proto::kTrailerTag) {
+      v1::PullMessage msg;
+      if (!header.checksum_in_trailer() || have_trailer || received != header.total_bytes() ||
+          !grpc::SerializationTraits<v1::PullMessage>::Deserialize(&bb, &msg).ok() ||
+          !msg.has_trailer()) {
+        bad = Status::DataLoss("unexpected or malformed ModelTrailer");
+        break;
+      }
+      header.set_checksum(msg.trailer().checksum());
+      have_trailer = true;
       continue;
     }
     auto chunk = proto::ParseChunk(slices);
@@ -418,6 +431,9 @@ Result<uint32_t> Client::PullOnce(uint64_t job, int64_t version, bool wait,
   if (!bad.ok()) return bad;
   if (!have_header || received != header.total_bytes()) {
     return Status::DataLoss("model stream ended after " + std::to_string(received) + " bytes");
+  }
+  if (header.checksum_in_trailer() && !have_trailer) {
+    return Status::DataLoss("model stream ended without the ModelTrailer its header announced");
   }
   if (XXH3_64bits_digest(&hash) != header.checksum()) {
     return Status::DataLoss("model checksum does not match its bytes");

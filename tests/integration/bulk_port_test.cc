@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cmath>
+#include <optional>
 
 #include "clients/cpp/client.h"
 #include "common/unique_fd.h"
@@ -68,12 +69,21 @@ class BulkConnection {
     AskPull(job, client, version, wait, token);
     return Answer();
   }
-  // The model bytes that follow an OK pull Answer.
+  // The model bytes that follow an OK pull Answer, and their checksum after them where the
+  // header announced it (then in model_checksum()).
   std::vector<float> Model() {
     std::vector<float> model(model_header().total_bytes() / sizeof(float));
     EXPECT_TRUE(RecvAll(model.data(), model.size() * sizeof(float)));
+    trailing_checksum_.reset();
+    if (model_header().checksum_in_trailer()) {
+      uint64_t checksum = 0;
+      EXPECT_TRUE(RecvAll(&checksum, sizeof(checksum)));
+      trailing_checksum_ = checksum;
+    }
     return model;
   }
+  // The checksum of the last Model(): the header's, or the one that trailed the bytes.
+  uint64_t model_checksum() const { return trailing_checksum_.value_or(model_header().checksum()); }
   void SendPayload(std::span<const float> values) { SendRaw(values.data(), values.size_bytes()); }
   void SendChecksum(uint64_t checksum) { SendRaw(&checksum, sizeof(checksum)); }
   // The node's next Answer; its reply (if any) in reply().
@@ -126,6 +136,7 @@ class BulkConnection {
   UniqueFd fd_;
   bool connected_ = false;
   std::string reply_bytes_;
+  std::optional<uint64_t> trailing_checksum_;  // of the last Model(), where it trailed the bytes
 };
 
 void ExpectRefused(const Status& s, StatusCode code, const std::string& fragment) {
@@ -348,6 +359,7 @@ TEST_F(BulkPortTest, BulkPullsAnswerAsGrpcPullsDoAndWaitForTheirModel) {
   ASSERT_TRUE(conn.Pull(job_, "a", 0, false).ok());
   EXPECT_EQ(conn.model_header().version(), 0u);
   EXPECT_EQ(conn.model_header().total_bytes(), kParams * sizeof(float));
+  EXPECT_FALSE(conn.model_header().checksum_in_trailer()) << "a model published before";
   const std::vector<float> initial = conn.Model();
   EXPECT_EQ(initial, std::vector<float>(kParams, 0.0f));
   EXPECT_EQ(conn.model_header().checksum(), Checksum(initial));
@@ -355,6 +367,7 @@ TEST_F(BulkPortTest, BulkPullsAnswerAsGrpcPullsDoAndWaitForTheirModel) {
   // A pull waiting for round 1's model gets it once the round publishes.
   BulkConnection waiting(port_);
   waiting.AskPull(job_, "b", 1, true);
+  ASSERT_TRUE(serve_.AwaitMetric("tributary_pulls_streaming", 1));
 
   const auto a = Values(1), b = Values(-2), c = Values(5);
   ASSERT_TRUE(conn.Push(Header(job_, 1, "a", a, 10), a).ok());
@@ -363,9 +376,12 @@ TEST_F(BulkPortTest, BulkPullsAnswerAsGrpcPullsDoAndWaitForTheirModel) {
 
   ASSERT_TRUE(waiting.Answer().ok());
   EXPECT_EQ(waiting.model_header().version(), 1u);
+  // It got the model before the node hashed it: the checksum follows the bytes.
+  EXPECT_TRUE(waiting.model_header().checksum_in_trailer());
+  EXPECT_EQ(waiting.model_header().checksum(), 0u);
   const std::vector<float> model = waiting.Model();
   ASSERT_EQ(model.size(), kParams);
-  EXPECT_EQ(waiting.model_header().checksum(), Checksum(model));
+  EXPECT_EQ(waiting.model_checksum(), Checksum(model));
   for (std::size_t i = 0; i < kParams; ++i) {
     const double expect = (10.0 * a[i] + 30.0 * b[i] + 60.0 * c[i]) / 100.0;
     ASSERT_NEAR(model[i], expect, 1e-5 * std::max(1.0, std::abs(expect))) << i;
@@ -430,7 +446,7 @@ TEST(BulkPullLargeTest, AModelLargerThanTheSocketBuffersArrivesWhole) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the node's sends fill up
   const std::vector<float> model = conn.Model();
   EXPECT_EQ(model, update);
-  EXPECT_EQ(conn.model_header().checksum(), Checksum(model));
+  EXPECT_EQ(conn.model_checksum(), Checksum(model));
 
   std::vector<float> pulled;  // the SDK's bulk pull, into a vector it resizes
   auto version = sdk.PullInto(job, 1, /*wait=*/false, &pulled);

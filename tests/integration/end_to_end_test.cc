@@ -1,18 +1,22 @@
 // The CLI path a user takes: `tributary serve`, `tributary job create`, `tributary sim` with
 // 16 clients x 3 rounds x 1M parameters; sim verifies each published model against the exact
-// weighted average computed in double precision. Also the operator's watch stream, and a job
-// of delta updates starting from an initial model given to `job create`.
+// weighted average computed in double precision. Also the operator's watch stream, a job
+// of delta updates starting from an initial model given to `job create`, and a pull that
+// waited getting the checksum after the model.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "clients/cpp/client.h"
+#include "tests/integration/push_helpers.h"
 #include "tests/integration/serve_process.h"
 
 namespace tributary::testing {
@@ -106,6 +110,68 @@ TEST(EndToEndTest, SixteenClientsThreeRoundsOfAMillionParams) {
                          &out),
             0);
   EXPECT_NE(out.find("not running"), std::string::npos) << out;
+}
+
+// A pull waiting for a round's model gets the model before the node has hashed it: over gRPC,
+// as over the bulk port, a ModelTrailer with the checksum follows the chunks, and the SDK
+// checks the model against it.
+TEST(EndToEndTest, APullThatWaitedGetsTheChecksumAfterTheModel) {
+  constexpr std::size_t kParams = 1u << 20;
+  ServeProcess serve({"--metrics-listen", "127.0.0.1:0"});
+  ASSERT_TRUE(serve.ok());
+  const uint64_t job = serve.CreateJob(kParams, /*rounds=*/2, /*clients_per_round=*/1);
+  client::Client sdk({.target = serve.target(), .client_id = "a", .use_bulk_port = false});
+  ASSERT_TRUE(sdk.Join(job));
+  auto update = [](uint32_t round) {
+    std::vector<float> v(kParams);
+    for (std::size_t i = 0; i < kParams; ++i) v[i] = float(i % 977) * 0.01f - float(round);
+    return v;
+  };
+
+  auto stub = v1::ClientService::NewStub(
+      grpc::CreateChannel(serve.target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::PullRequest req;
+  req.set_job_id(job);
+  req.set_client_id("a");
+  req.set_version(1);
+  req.set_wait(true);
+  auto reader = stub->Pull(&ctx, req);
+  ASSERT_TRUE(serve.AwaitMetric("tributary_pulls_streaming", 1));
+  const std::vector<float> first = update(1);
+  ASSERT_TRUE(sdk.Push(job, 1, first, 3));
+  v1::PullMessage msg;
+  ASSERT_TRUE(reader->Read(&msg));
+  ASSERT_TRUE(msg.has_header());
+  EXPECT_TRUE(msg.header().checksum_in_trailer());
+  EXPECT_EQ(msg.header().checksum(), 0u);
+  std::string bytes;
+  std::optional<uint64_t> trailer;
+  while (reader->Read(&msg)) {
+    ASSERT_FALSE(trailer) << "a message after the ModelTrailer";
+    if (msg.has_trailer()) {
+      trailer = msg.trailer().checksum();
+    } else {
+      bytes += msg.chunk();
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(bytes.size(), kParams * sizeof(float));
+  EXPECT_EQ(std::memcmp(bytes.data(), first.data(), bytes.size()), 0);
+  ASSERT_TRUE(trailer);
+  EXPECT_EQ(*trailer, Checksum(first));
+
+  // The SDK's own waiting pull over gRPC takes the trailer, and checks the model against it.
+  std::vector<float> pulled;
+  auto waiting =
+      std::async(std::launch::async, [&] { return sdk.PullInto(job, 2, true, &pulled); });
+  ASSERT_TRUE(serve.AwaitMetric("tributary_pulls_streaming", 1));
+  const std::vector<float> second = update(2);
+  ASSERT_TRUE(sdk.Push(job, 2, second, 3));
+  auto version = waiting.get();
+  ASSERT_TRUE(version) << version.error();
+  EXPECT_EQ(*version, 2u);
+  EXPECT_EQ(pulled, second);
 }
 
 TEST(EndToEndTest, DeadlineClosesARoundWithMinClients) {

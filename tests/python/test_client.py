@@ -92,6 +92,44 @@ def test_pushes_and_pulls_go_over_the_bulk_port_beside_grpc_ones():
         assert "\ntributary_bulk_pulls_total 2\n" in metrics
 
 
+def test_pulls_that_waited_take_the_checksum_after_the_model_over_both_transports():
+    # A pull waiting when its model publishes gets the model before the node has hashed it,
+    # and the checksum after the bytes (a ModelTrailer over gRPC, 8 bytes over the bulk port).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+
+    def streaming_pulls():
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("tributary_pulls_streaming "):
+                    return float(line.split()[1])
+        return -1
+
+    with serve("--metrics-listen", f"127.0.0.1:{metrics_port}") as target:
+        job = create_job(target, 200_003, clients_per_round=1)
+        update = np.random.default_rng(4).standard_normal(200_003).astype(np.float32)
+        pulled = {}
+        with tributary.Client(target, "bulk") as over_bulk, \
+                tributary.Client(target, "grpc", use_bulk_port=False) as over_grpc:
+            over_bulk.join(job)
+            over_grpc.join(job)
+            waiting = [threading.Thread(target=lambda c=c: pulled.update({c.client_id: c.pull(1)}))
+                       for c in (over_bulk, over_grpc)]
+            for t in waiting:
+                t.start()
+            for _ in range(500):
+                if streaming_pulls() == 2:
+                    break
+                threading.Event().wait(0.01)
+            assert streaming_pulls() == 2
+            over_bulk.push(update, num_examples=3, round=1)
+            for t in waiting:
+                t.join(30)
+        assert np.array_equal(pulled["bulk"], update)
+        assert np.array_equal(pulled["grpc"], update)
+
+
 def _loopback_connection():
     with socket.create_server(("127.0.0.1", 0)) as listener:
         connected = socket.create_connection(listener.getsockname())

@@ -250,11 +250,14 @@ class BulkClient:
                         raise _Broken("connection closed by the node")
                     got += n
                 digest.update(piece)  # while the piece is still in cache
+            checksum = header.checksum
+            if header.checksum_in_trailer:  # the node was still hashing the model: it follows
+                checksum, = struct.unpack("<Q", _recv_exact(sock, 8))
             self._keep_idle(endpoint, sock)
         except (_Broken, OSError) as e:
             sock.close()
             raise Refused(grpc.StatusCode.UNAVAILABLE, f"bulk connection: {e}") from None
-        if digest.intdigest() != header.checksum:
+        if digest.intdigest() != checksum:
             raise Refused(grpc.StatusCode.DATA_LOSS, "model checksum does not match its bytes")
         return out
 

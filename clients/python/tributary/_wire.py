@@ -3,6 +3,7 @@ PullMessage), so payloads are not copied into and out of protobuf messages."""
 
 CHUNK_TAG = 0x12  # field 2, length-delimited
 HEADER_TAG = 0x0A  # field 1, length-delimited
+TRAILER_TAG = 0x1A  # field 3, length-delimited (a trailer)
 
 
 def varint(n: int) -> bytes:

@@ -310,6 +310,7 @@ class Client:
         header = None
         out = None
         received = 0
+        checksum = None  # from the header, or from the ModelTrailer where it announced one
         for message in stream:
             if header is None:
                 header = client_pb2.PullMessage.FromString(message).header
@@ -317,6 +318,14 @@ class Client:
                     raise TributaryError(grpc.StatusCode.DATA_LOSS, "model size is not float32")
                 out = np.empty(header.total_bytes // 4, dtype=np.float32)
                 dest = memoryview(out).cast("B")
+                if not header.checksum_in_trailer:
+                    checksum = header.checksum
+                continue
+            if message[:1] == bytes([_wire.TRAILER_TAG]):
+                if (not header.checksum_in_trailer or checksum is not None
+                        or received != header.total_bytes):
+                    raise TributaryError(grpc.StatusCode.DATA_LOSS, "unexpected ModelTrailer")
+                checksum = client_pb2.PullMessage.FromString(message).trailer.checksum
                 continue
             payload = _wire.parse_chunk(message)
             if received + len(payload) > header.total_bytes:
@@ -326,7 +335,11 @@ class Client:
         if header is None or received != header.total_bytes:
             raise TributaryError(grpc.StatusCode.DATA_LOSS,
                                  f"model stream ended after {received} bytes")
-        if xxhash.xxh3_64_intdigest(dest) != header.checksum:
+        if checksum is None:
+            raise TributaryError(grpc.StatusCode.DATA_LOSS,
+                                 "model stream ended without the ModelTrailer its header "
+                                 "announced")
+        if xxhash.xxh3_64_intdigest(dest) != checksum:
             raise TributaryError(grpc.StatusCode.DATA_LOSS,
                                  "model checksum does not match its bytes")
         return out
