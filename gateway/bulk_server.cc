@@ -170,13 +170,12 @@ class Connection {
     const auto* bytes = reinterpret_cast<const char*>(model_.pool->Bytes(model_.slot.index).data());
     std::size_t budget = kWakeupBytes;
     while (sent_ < stream_bytes_ && budget > 0) {
-      const char* from = bytes + sent_;
-      std::size_t want = std::min(model_.bytes - sent_, budget);
-      if (sent_ >= model_.bytes) {
-        StoreU64(model_.hashing->Wait(), trailer_);
-        from = reinterpret_cast<const char*>(trailer_) + (sent_ - model_.bytes);
-        want = stream_bytes_ - sent_;
-      }
+      const bool trailer = sent_ >= model_.bytes;
+      if (trailer) StoreU64(model_.hashing->Wait(), trailer_);
+      const char* from = trailer ? reinterpret_cast<const char*>(trailer_) + (sent_ - model_.bytes)
+                                 : bytes + sent_;
+      const std::size_t want =
+          trailer ? stream_bytes_ - sent_ : std::min(model_.bytes - sent_, budget);
       const ssize_t n = send(fd_.get(), from, want, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         sent_ += static_cast<std::size_t>(n);
