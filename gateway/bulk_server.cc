@@ -29,7 +29,6 @@ namespace bulk = proto::bulk;
 
 constexpr std::size_t kRecvBytes = 256u << 10;  // one recv(): stays in L2 for the hash
 constexpr std::size_t kWakeupBytes = 1u << 20;  // then the next ready connection's turn
-constexpr std::size_t kChecksumBytes = sizeof(uint64_t);
 
 std::string PeerName(int fd) {
   sockaddr_storage addr{};
@@ -40,16 +39,6 @@ std::string PeerName(int fd) {
                 NI_NUMERICHOST | NI_NUMERICSERV);
   }
   return std::string(host) + ":" + port;
-}
-
-uint64_t LoadU64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
-
-void StoreU64(uint64_t v, uint8_t* p) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
 // epoll keys: these two, then one per connection.
@@ -158,7 +147,7 @@ class Connection {
     if (!Answer(Status::Ok(), ModelHeaderOf(model_).SerializeAsString())) return false;
     state_ = State::kSendingModel;
     sent_ = 0;
-    stream_bytes_ = model_.bytes + (model_.hashing ? kChecksumBytes : 0);
+    stream_bytes_ = model_.bytes + (model_.hashing ? bulk::kChecksumBytes : 0);
     return OnWritable();
   }
 
@@ -171,7 +160,7 @@ class Connection {
     std::size_t budget = kWakeupBytes;
     while (sent_ < stream_bytes_ && budget > 0) {
       const bool trailer = sent_ >= model_.bytes;
-      if (trailer) StoreU64(model_.hashing->Wait(), trailer_);
+      if (trailer) bulk::EncodeChecksum(model_.hashing->Wait(), trailer_);
       const char* from = trailer ? reinterpret_cast<const char*>(trailer_) + (sent_ - model_.bytes)
                                  : bytes + sent_;
       const std::size_t want =
@@ -221,7 +210,7 @@ class Connection {
 
   // Bytes still missing from the frame being read (a Hello or a payload's checksum).
   std::size_t FrameWanted() const {
-    if (state_ == State::kChecksum) return kChecksumBytes - frame_.size();
+    if (state_ == State::kChecksum) return bulk::kChecksumBytes - frame_.size();
     if (frame_.size() < bulk::kPrefixBytes) return bulk::kPrefixBytes - frame_.size();
     return bulk::kPrefixBytes + hello_.header_len + hello_.token_len - frame_.size();
   }
@@ -345,7 +334,7 @@ class Connection {
   }
 
   bool OnChecksum() {
-    const uint64_t checksum = LoadU64(frame_.data());
+    const uint64_t checksum = bulk::DecodeChecksum(frame_.data());
     ResetFrame();
     state_ = State::kHello;
     if (!session_) return Answer(std::exchange(refused_, Status::Ok()));
@@ -406,7 +395,7 @@ class Connection {
   ModelRef model_;
   std::size_t stream_bytes_ = 0;  // the model's, and its checksum's where that trails them
   std::size_t sent_ = 0;
-  uint8_t trailer_[kChecksumBytes] = {};
+  uint8_t trailer_[bulk::kChecksumBytes] = {};
   std::chrono::steady_clock::time_point last_activity_;
 };
 

@@ -64,6 +64,18 @@ struct AnswerPrefix {
   uint32_t reply_len = 0;
 };
 
+// A checksum on the wire (after a push's payload, and after a pull's model where its header
+// sets checksum_in_trailer): the XXH3-64 as a u64.
+inline constexpr std::size_t kChecksumBytes = 8;
+inline void EncodeChecksum(uint64_t checksum, uint8_t* p) {
+  for (std::size_t i = 0; i < kChecksumBytes; ++i) p[i] = static_cast<uint8_t>(checksum >> (8 * i));
+}
+inline uint64_t DecodeChecksum(const uint8_t* p) {
+  uint64_t checksum = 0;
+  for (std::size_t i = kChecksumBytes; i-- > 0;) checksum = checksum << 8 | p[i];
+  return checksum;
+}
+
 // A whole Hello: prefix, serialized header (UpdateHeader or PullRequest), token.
 std::string EncodeHello(HelloKind kind, std::string_view header, std::string_view token);
 // Reads the kPrefixBytes at `p`: INVALID_ARGUMENT on a wrong magic, an unknown kind or lengths

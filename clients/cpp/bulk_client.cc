@@ -235,9 +235,8 @@ std::optional<Result<v1::PushReply>> BulkClient::Push(const std::string& host, u
     XXH3_64bits_update(&hash, payload.data() + off, n);
     s = SendAll(fd, payload.data() + off, n);
   }
-  uint8_t checksum[8];
-  const uint64_t digest = XXH3_64bits_digest(&hash);
-  for (int i = 0; i < 8; ++i) checksum[i] = static_cast<uint8_t>(digest >> (8 * i));
+  uint8_t checksum[bulk::kChecksumBytes];
+  bulk::EncodeChecksum(XXH3_64bits_digest(&hash), checksum);
   if (s.ok()) s = SendAll(fd, checksum, sizeof(checksum));
   if (!s.ok()) return s;
   auto answer = ReadAnswer(fd, nullptr);
@@ -271,10 +270,9 @@ std::optional<Result<uint32_t>> BulkClient::Pull(const std::string& host, uint16
       RecvHashed(opened->fd.get(), std::as_writable_bytes(std::span(*out)), &hash, timeout_));
   uint64_t checksum = header.checksum();
   if (header.checksum_in_trailer()) {  // the node was still hashing the model: it follows
-    uint8_t trailer[8];
+    uint8_t trailer[bulk::kChecksumBytes];
     TRIBUTARY_RETURN_IF_ERROR(RecvAll(opened->fd.get(), trailer, sizeof(trailer)));
-    checksum = 0;
-    for (int i = 7; i >= 0; --i) checksum = checksum << 8 | trailer[i];
+    checksum = bulk::DecodeChecksum(trailer);
   }
   Done(*opened, Status::Ok());
   if (XXH3_64bits_digest(&hash) != checksum) {

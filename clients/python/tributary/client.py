@@ -16,6 +16,7 @@ from typing import Callable, Optional, TypeVar
 import grpc
 import numpy as np
 import xxhash
+from google.protobuf.message import DecodeError
 
 from tributary import _bulk, _wire
 from tributary.v1 import client_pb2, job_pb2
@@ -325,7 +326,11 @@ class Client:
                 if (not header.checksum_in_trailer or checksum is not None
                         or received != header.total_bytes):
                     raise TributaryError(grpc.StatusCode.DATA_LOSS, "unexpected ModelTrailer")
-                checksum = client_pb2.PullMessage.FromString(message).trailer.checksum
+                try:
+                    checksum = client_pb2.PullMessage.FromString(message).trailer.checksum
+                except DecodeError:
+                    raise TributaryError(grpc.StatusCode.DATA_LOSS,
+                                         "malformed ModelTrailer") from None
                 continue
             payload = _wire.parse_chunk(message)
             if received + len(payload) > header.total_bytes:
