@@ -50,10 +50,8 @@ Status BulyanFromGram(UpdateViews updates, const Eigen::MatrixXd& gram, std::siz
   std::vector<UpdateView> views;
   for (std::size_t i : selected) views.push_back(updates[i]);
   const std::size_t beta = selected.size() - 2 * f;
-  internal::ForEachCoordinate(views, out, [beta](std::span<double> v) {
-    std::sort(v.begin(), v.end());
-    return internal::BulyanWindowMean(v, v.size(), beta);
-  });
+  internal::ForEachSortedCoordinate(
+      views, out, [beta](const auto& v) { return internal::BulyanWindowMean(v, v.size(), beta); });
   return Status::Ok();
 }
 
