@@ -17,8 +17,9 @@ constexpr std::size_t kPrefetchFloats = 64;
 }  // namespace
 
 std::vector<CompareExchange> OddEvenMergeSortNetwork(std::size_t n) {
-  // The iterative form (Knuth, TAOCP vol. 3, 5.3.4, exercise 32): merges of sorted runs of
-  // length p, each as a series of compare-exchanges at distance k within runs of 2p.
+  // Batcher's network in its iterative form: for runs of length p = 1, 2, 4, ..., merge each
+  // pair of sorted runs into one of 2p by compare-exchanges at distances k = p, p/2, ..., 1
+  // that stay within that run of 2p.
   std::vector<CompareExchange> network;
   for (std::size_t p = 1; p < n; p *= 2) {
     for (std::size_t k = p; k >= 1; k /= 2) {
