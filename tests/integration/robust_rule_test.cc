@@ -94,5 +94,57 @@ TEST(RobustRuleTest, RuleParametersAndPreconditionsAreChecked) {
   EXPECT_EQ(st.error_code(), grpc::INVALID_ARGUMENT);
 }
 
+// `tributary sim` checks each round against what the job's rule must publish for the updates
+// it accepted: robust rules rerun on the CPU, delta jobs stepped from the model before the
+// round. A sim started after round 1 pulls that model first; cclip's centre (the aggregate of
+// a round it did not see) it cannot know, and says so instead of failing.
+TEST(RobustRuleTest, SimVerifiesRobustRulesAndDeltaJobs) {
+  ServeProcess serve;
+  ASSERT_TRUE(serve.ok());
+  const std::vector<std::vector<std::string>> rules = {
+      {"--rule", "median"},
+      {"--rule", "krum", "--f", "1"},
+      {"--rule", "trimmed-mean", "--f", "1", "--updates", "delta", "--server-lr", "0.5"},
+      {"--updates", "delta", "--server-lr", "0.5"},
+      {"--rule", "cclip"}};
+  for (const auto& rule : rules) {
+    std::vector<std::string> create = {
+        "job",   "create",   "--server", serve.target(),        "--name", "sim", "--params",
+        "30000", "--rounds", "3",        "--clients-per-round", "5"};
+    create.insert(create.end(), rule.begin(), rule.end());
+    std::string out;
+    ASSERT_EQ(RunTributary(create, &out), 0) << out;
+    const std::string job = std::to_string(LastLineNumber(out));
+    ASSERT_NE(job, "0") << out;
+    const bool cclip = rule[1] == "cclip";
+    SCOPED_TRACE(rule[1]);
+
+    std::string first;
+    EXPECT_EQ(RunTributary({"sim", "--server", serve.target(), "--job", job, "--clients", "5",
+                            "--rounds", "1"},
+                           &first),
+              0)
+        << first;
+    EXPECT_NE(first.find("round 1: 5 updates accepted"), std::string::npos) << first;
+    EXPECT_NE(first.find("1 rounds verified"), std::string::npos) << first;
+
+    std::string rest;
+    EXPECT_EQ(RunTributary({"sim", "--server", serve.target(), "--job", job, "--clients", "5",
+                            "--seed", "2"},
+                           &rest),
+              0)
+        << rest;
+    EXPECT_NE(rest.find("round 3: 5 updates accepted"), std::string::npos) << rest;
+    if (cclip) {
+      EXPECT_NE(rest.find("not verified: rule cclip starts from the aggregate of round 1"),
+                std::string::npos)
+          << rest;
+      EXPECT_NE(rest.find("2 rounds run"), std::string::npos) << rest;
+    } else {
+      EXPECT_NE(rest.find("2 rounds verified"), std::string::npos) << rest;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tributary::testing
