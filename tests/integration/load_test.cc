@@ -1,6 +1,7 @@
 // Load: 1,000 clients of one job on one node, all pushing and pulling at once, for several
 // rounds. It proves that under that load every round still publishes the exact weighted average
-// of all 1,000 updates (each client checks the model it pulled), that pushes beyond the node's
+// of all 1,000 updates (each client checks the model it pulled, and its checksum), that pushes
+// beyond the node's
 // --max-streaming-pushes are refused with RESOURCE_EXHAUSTED and succeed when retried (as the
 // SDK retries them) without disturbing what was accepted, and that the serve process's peak
 // resident memory stays under a stated bound: a fixed overhead, the job's pool, and an allowance
@@ -201,6 +202,7 @@ class SimulatedClient {
     NewContext();
     pull_ = stub_->PrepareAsyncPull(context_.get(), request, cq_);
     model_.clear();
+    pulled_checksum_ = 0;
     step_ = Step::kPullStarted;
     pull_->StartCall(this);
     return true;
@@ -210,6 +212,9 @@ class SimulatedClient {
     if (step_ == Step::kPullRead && ok) {
       if (message_pulled_.has_header()) {
         pulled_version_ = message_pulled_.header().version();
+        pulled_checksum_ = message_pulled_.header().checksum();
+      } else if (message_pulled_.has_trailer()) {
+        pulled_checksum_ = message_pulled_.trailer().checksum();
       } else {
         const std::string& chunk = message_pulled_.chunk();
         const auto* values = reinterpret_cast<const float*>(chunk.data());
@@ -233,7 +238,9 @@ class SimulatedClient {
                              ? client::MaxRelativeError(model_, (*reference_)[round_])
                              : INFINITY;
     tally_->worst_error = std::max(tally_->worst_error, error);
-    if (pulled_version_ != round_ || error > kTolerance) ++tally_->wrong_models;
+    // The checksum came in the header, or in a trailer when the pull waited for the model.
+    const bool intact = pulled_checksum_ == XXH3_64bits(model_.data(), model_.size() * 4);
+    if (pulled_version_ != round_ || error > kTolerance || !intact) ++tally_->wrong_models;
     if (round_ == kRounds) return false;
     StartRound(round_ + 1);
     return true;
@@ -269,6 +276,7 @@ class SimulatedClient {
   std::unique_ptr<grpc::ClientAsyncReader<v1::PullMessage>> pull_;
   v1::PullMessage message_pulled_;
   uint32_t pulled_version_ = 0;
+  uint64_t pulled_checksum_ = 0;
   std::vector<float> model_;
 };
 
