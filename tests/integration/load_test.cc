@@ -1,11 +1,10 @@
 // Load: 1,000 clients of one job on one node, all pushing and pulling at once, for several
 // rounds. It proves that under that load every round still publishes the exact weighted average
 // of all 1,000 updates (each client checks the model it pulled, and its checksum), that pushes
-// beyond the node's
-// --max-streaming-pushes are refused with RESOURCE_EXHAUSTED and succeed when retried (as the
-// SDK retries them) without disturbing what was accepted, and that the serve process's peak
-// resident memory stays under a stated bound: a fixed overhead, the job's pool, and an allowance
-// per call in flight (see the end of the test).
+// beyond the node's --max-streaming-pushes are refused with RESOURCE_EXHAUSTED and succeed when
+// retried (as the SDK retries them) without disturbing what was accepted, and that the serve
+// process's peak resident memory stays under a stated bound: a fixed overhead, the job's pool,
+// and an allowance per call in flight (see the end of the test).
 //
 // The SDK's calls block their thread, so 1,000 calls in flight from a bounded number of threads
 // go through gRPC's asynchronous API instead: each of kWorkerThreads threads drives its share
