@@ -1,34 +1,37 @@
 #include "gateway/peer_service.h"
 
-#include <cstring>
-
+#include "gateway/slot_writer.h"
 #include "gateway/status_mapping.h"
 
 namespace tributary::gateway {
 namespace {
 
-// Reads the data chunks of a transfer into its slot: every byte, no more.
+// Reads the data chunks of a transfer into its slot, every byte and no more, each float32
+// finite, then the trailer whose checksum they must match.
 template <typename Chunk>
-Status ReadInto(grpc::ServerReader<Chunk>* reader, PeerTransfer& t) {
-  std::byte* out = t.expected_bytes ? t.pool->Bytes(t.slot.index).data() : nullptr;
-  std::size_t got = 0;
-  for (Chunk chunk; reader->Read(&chunk);) {
+Status ReadInto(grpc::ServerReader<Chunk>* reader, PeerTransfer& t, const char* what) {
+  Chunk chunk;
+  if (t.expected_bytes == 0) {  // the node accepted nothing: nothing follows the header
+    if (reader->Read(&chunk)) {
+      return Status::InvalidArgument(std::string(what) + " of no updates carries data");
+    }
+    return Status::Ok();
+  }
+  SlotWriter slot(what, t.pool->Bytes(t.slot.index).first(t.expected_bytes));
+  while (reader->Read(&chunk)) {
+    if (chunk.kind_case() == Chunk::kTrailer) {
+      const uint64_t checksum = chunk.trailer().checksum();
+      if (reader->Read(&chunk)) return Status::InvalidArgument("a message after the trailer");
+      return slot.Verify(checksum);
+    }
     if (chunk.kind_case() != Chunk::kData) {
       return Status::InvalidArgument("a second header in the stream");
     }
-    const std::string& data = chunk.data();
-    if (data.size() > t.expected_bytes - got) {
-      return Status::InvalidArgument("more than the " + std::to_string(t.expected_bytes) +
-                                     " bytes the header declared");
-    }
-    std::memcpy(out + got, data.data(), data.size());
-    got += data.size();
+    TRIBUTARY_RETURN_IF_ERROR(slot.Append(chunk.data().data(), chunk.data().size()));
   }
-  if (got != t.expected_bytes) {
-    return Status::DataLoss("stream ended after " + std::to_string(got) + " of " +
-                            std::to_string(t.expected_bytes) + " bytes");
-  }
-  return Status::Ok();
+  return Status::DataLoss(std::string(what) + " stream ended after " +
+                          std::to_string(slot.received()) + " of " +
+                          std::to_string(t.expected_bytes) + " bytes, without its trailer");
 }
 
 // Reads a partial or model stream: its header, which `describe` turns into the transfer to
@@ -42,7 +45,7 @@ grpc::Status Transfer(ControlPlane* control, grpc::ServerReader<Chunk>* reader, 
   }
   auto t = control->BeginPeerTransfer(describe(first.header()));
   if (!t) return ToGrpc(t.error());
-  if (Status s = ReadInto(reader, *t); !s.ok()) {
+  if (Status s = ReadInto(reader, *t, what); !s.ok()) {
     control->AbortPeerTransfer(*t);
     return ToGrpc(s);
   }

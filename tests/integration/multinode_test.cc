@@ -9,20 +9,27 @@
 // clients find it gone, join again through the node they know, are placed there and push;
 // the round publishes the exact average. One that stops answering after its
 // clients' updates were counted is left out once the home has waited 2 s for its partial.
+// A partial with a NaN, a wrong checksum or no checksum is refused, and the right one, sent
+// after them, is taken.
 //
 // Needs root (namespaces, veth, bridge) and iproute2; skips, saying so, without them.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
+#include <xxhash.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "clients/cpp/client.h"
 #include "shm/huge_tmpfs.h"
 #include "tests/integration/serve_process.h"
+#include "tributary/internal/peer.grpc.pb.h"
 
 namespace tributary::testing {
 namespace {
@@ -63,16 +70,18 @@ class ThreeNamespaces {
   std::string Address(int i) const { return subnet_ + "." + std::to_string(i); }
   std::string Target(int i) const { return Address(i) + ":7070"; }
 
-  // `tributary serve` of node i, a member of the group of the three.
-  std::unique_ptr<ServeProcess> Serve(int i) const {
+  // `tributary serve` of node i, a member of the group of the three, which waits `peer_timeout_s`
+  // for a partial.
+  std::unique_ptr<ServeProcess> Serve(int i, int peer_timeout_s) const {
     std::string peers;
     for (int j = 1; j <= 3; ++j) {
       if (j != i) peers += (peers.empty() ? "" : ",") + Target(j);
     }
     return std::make_unique<ServeProcess>(
-        std::vector<std::string>{
-            "--listen", Target(i), "--peers", peers, "--aggregators", "1", "--peer-timeout-s", "2",
-            "--node-id", tag_ + "-" + std::to_string(i), "--metrics-listen", Address(i) + ":0"},
+        std::vector<std::string>{"--listen", Target(i), "--peers", peers, "--aggregators", "1",
+                                 "--peer-timeout-s", std::to_string(peer_timeout_s), "--node-id",
+                                 tag_ + "-" + std::to_string(i), "--metrics-listen",
+                                 Address(i) + ":0"},
         std::vector<std::string>{"ip", "netns", "exec", Namespace(i)});
   }
 
@@ -89,7 +98,7 @@ class MultinodeTest : public ::testing::Test {
     net_ = std::make_unique<ThreeNamespaces>();
     if (!net_->ok()) GTEST_SKIP() << "cannot create network namespaces with a bridge here";
     for (int i = 1; i <= 3; ++i) {
-      nodes_.push_back(net_->Serve(i));
+      nodes_.push_back(net_->Serve(i, peer_timeout_s_));
       ASSERT_TRUE(nodes_.back()->ok()) << "node " << i << " did not start";
     }
   }
@@ -153,6 +162,7 @@ class MultinodeTest : public ::testing::Test {
 
   static constexpr uint64_t kParams = 100'000;
   static constexpr uint32_t kClients = 30;
+  int peer_timeout_s_ = 2;
   std::unique_ptr<ThreeNamespaces> net_;
   std::vector<std::unique_ptr<ServeProcess>> nodes_;
   v1::JobInfo info_;
@@ -268,6 +278,104 @@ TEST_F(MultinodeTest, RoundGoesOnWithoutANodeThatStopsAnswering) {
   // The round publishes what the other two nodes hold.
   ExpectExactAverage(job, home, [&](uint32_t c) { return clients[c]->TargetOf(job) != frozen; });
   EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_rounds_left_out_total"), 1);
+  kill(nodes_[frozen_index]->pid(), SIGKILL);
+  EXPECT_NE(nodes_[frozen_index]->WaitForExit(std::chrono::seconds(10)), -1);
+}
+
+// Nodes that wait for a partial as long as a test takes to send its own.
+class MultinodePartialTest : public MultinodeTest {
+ protected:
+  MultinodePartialTest() { peer_timeout_s_ = 60; }
+
+  // PushPartial to `to` as node `from` for round 1 of `job`: the header, `data` in two chunks,
+  // and a trailer with `checksum` unless it is absent.
+  static grpc::Status SendPartial(const std::string& to, const std::string& from, uint64_t job,
+                                  uint32_t updates, double weight, const std::vector<float>& data,
+                                  std::optional<uint64_t> checksum) {
+    auto stub =
+        internal::PeerService::NewStub(grpc::CreateChannel(to, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    internal::PeerAck ack;
+    auto writer = stub->PushPartial(&ctx, &ack);
+    internal::PartialChunk chunk;
+    auto* h = chunk.mutable_header();
+    h->mutable_round()->set_job_id(job);
+    h->mutable_round()->set_round(1);
+    h->mutable_round()->set_node(from);
+    h->set_updates(updates);
+    h->set_weight(weight);
+    h->set_total_bytes(data.size() * sizeof(float));
+    bool ok = writer->Write(chunk);
+    const std::size_t half = data.size() / 2 * sizeof(float);
+    const auto* bytes = reinterpret_cast<const char*>(data.data());
+    chunk.set_data(bytes, half);
+    ok = ok && writer->Write(chunk);
+    chunk.set_data(bytes + half, data.size() * sizeof(float) - half);
+    ok = ok && writer->Write(chunk);
+    if (checksum) {
+      chunk.mutable_trailer()->set_checksum(*checksum);
+      ok = ok && writer->Write(chunk);
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+};
+
+TEST_F(MultinodePartialTest, APartialIsTakenOnlyWithFiniteValuesAndItsChecksum) {
+  const uint64_t job = CreateJob(1);
+  ASSERT_NE(job, 0u);
+  const int home = Home();
+  ASSERT_GE(home, 0);
+  const int frozen_index = (home + 1) % 3;
+  const std::string frozen = net_->Target(frozen_index + 1);
+  const auto clients = JoinAll(job, net_->Target(home + 1));
+  // The frozen node's clients push, the home hears of them, then the node stops: the test sends
+  // its partial in its stead, the weighted mean of those updates.
+  uint32_t updates = 0;
+  double num = 0, weight = 0;
+  for (uint32_t c = 0; c < kClients; ++c) {
+    if (clients[c]->TargetOf(job) != frozen) continue;
+    ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1)) << c;
+    ++updates;
+    num += double(c) * (c + 1);
+    weight += c + 1;
+  }
+  ASSERT_GT(updates, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(nodes_[frozen_index]->pid(), SIGSTOP);
+  for (uint32_t c = 0; c < kClients; ++c) {
+    if (clients[c]->TargetOf(job) != frozen) {
+      ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1)) << c;
+    }
+  }
+  const std::string home_target = net_->Target(home + 1);
+  std::vector<float> partial(kParams, float(num / weight));
+  const uint64_t checksum = XXH3_64bits(partial.data(), partial.size() * sizeof(float));
+
+  std::vector<float> poisoned = partial;
+  poisoned[kParams - 7] = std::nanf("");
+  grpc::Status s = SendPartial(home_target, frozen, job, updates, weight, poisoned,
+                               XXH3_64bits(poisoned.data(), poisoned.size() * sizeof(float)));
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_NE(
+      s.error_message().find("partial value " + std::to_string(kParams - 7) + " is not finite"),
+      std::string::npos)
+      << s.error_message();
+
+  s = SendPartial(home_target, frozen, job, updates, weight, partial, checksum ^ 1);
+  EXPECT_EQ(s.error_code(), grpc::DATA_LOSS);
+  EXPECT_NE(s.error_message().find("partial checksum does not match"), std::string::npos)
+      << s.error_message();
+
+  s = SendPartial(home_target, frozen, job, updates, weight, partial, std::nullopt);
+  EXPECT_EQ(s.error_code(), grpc::DATA_LOSS);
+  EXPECT_NE(s.error_message().find("without its trailer"), std::string::npos) << s.error_message();
+
+  // Nothing refused was taken: the right partial still is, and the round publishes all of it.
+  s = SendPartial(home_target, frozen, job, updates, weight, partial, checksum);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  ExpectExactAverage(job, home, [](uint32_t) { return true; });
+  EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_rounds_left_out_total"), 0);
   kill(nodes_[frozen_index]->pid(), SIGKILL);
   EXPECT_NE(nodes_[frozen_index]->WaitForExit(std::chrono::seconds(10)), -1);
 }
