@@ -12,7 +12,8 @@ namespace tributary::cli {
 
 struct CertificateSet {
   std::string out_dir;                          // written files' folder (required; mode 0700)
-  std::vector<std::string> server_names{"localhost"};  // DNS SANs of server.pem (127.0.0.1 too)
+  // DNS names and IP addresses in server.pem's SAN (127.0.0.1 too); the first is its CN.
+  std::vector<std::string> server_names{"localhost"};
   std::vector<std::string> ids;                 // one ID.pem / ID-key.pem each, CN = ID
   int days = 30;                                // validity of every certificate
 };

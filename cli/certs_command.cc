@@ -1,6 +1,7 @@
 // `tributary certs`: a private CA, a server certificate and client certificates for a test
 // deployment of TLS and mutual TLS. Keys are ECDSA P-256; nothing is sent anywhere and no key
 // is printed.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -145,6 +146,12 @@ Status CheckId(const std::string& id) {
   return Status::Ok();
 }
 
+// True for an IPv4 or IPv6 address (a SAN of type IP rather than DNS).
+bool IsIpAddress(const std::string& name) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
+}
+
 }  // namespace
 
 Status WriteCertificateSet(const CertificateSet& set) {
@@ -160,7 +167,9 @@ Status WriteCertificateSet(const CertificateSet& set) {
   Key ca_key;
   TRIBUTARY_RETURN_IF_ERROR(LoadOrMakeCa(dir, set.days, &ca, &ca_key));
   std::string san = "IP:127.0.0.1";
-  for (const auto& name : set.server_names) san += ",DNS:" + name;
+  for (const auto& name : set.server_names) {
+    if (name != "127.0.0.1") san += (IsIpAddress(name) ? ",IP:" : ",DNS:") + name;
+  }
   const std::string server_cn = set.server_names.empty() ? "127.0.0.1" : set.server_names[0];
   TRIBUTARY_ASSIGN_OR_RETURN(Key server_key, NewKey());
   TRIBUTARY_ASSIGN_OR_RETURN(
@@ -213,7 +222,9 @@ void AddCertsCommand(CLI::App& app) {
       std::vector<std::string>{"operator"});
   cmd->add_option("--out", set->out_dir, "Folder of the files (created, mode 0700)")->required();
   cmd->add_option("--server-name", set->server_names,
-                  "DNS name in the server certificate (repeatable; IP 127.0.0.1 is always in)")
+                  "DNS name or IP address in the server certificate (repeatable; IP 127.0.0.1 "
+                  "is always in). The nodes of a group may share one certificate naming them "
+                  "all")
       ->capture_default_str();
   cmd->add_option("--client", *clients, "Client id: writes ID.pem and ID-key.pem, CN=ID "
                                         "(repeatable)");

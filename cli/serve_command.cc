@@ -70,6 +70,16 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--advertise", opts->advertise,
                   "With --peers: HOST:PORT at which the other nodes reach this one (default: "
                   "--listen)");
+  cmd->add_option("--peer-tls-ca", opts->peer_tls_ca_file,
+                  "With --peers under TLS: PEM CA of the other nodes' server certificates, which "
+                  "this node verifies when it calls them")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--peer-cert", opts->peer_cert_file,
+                  "With --peers under mutual TLS: PEM client certificate this node presents to "
+                  "the others (its CN must be an --operator-id there)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--peer-key", opts->peer_key_file, "PEM private key of --peer-cert")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--peer-timeout-s", opts->peer_timeout_s,
                   "With --peers: how long a job's home waits for another node's partial once "
                   "it closed a round, before the round goes on without that node")

@@ -119,6 +119,41 @@ Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const NodeOpt
   return grpc::SslServerCredentials(ssl);
 }
 
+// How a member of a group dials the others: plaintext when this node serves plaintext, TLS
+// verified by --peer-tls-ca when it serves TLS, and with its --peer-cert when it requires client
+// certificates (its peers, serving alike, require one too).
+Status PeerTls(const NodeOptions& o, PeerLinkOptions* link) {
+  const bool tls = !o.tls_cert_file.empty(), mutual = !o.tls_client_ca_file.empty();
+  if (!tls) {
+    if (!o.peer_tls_ca_file.empty() || !o.peer_cert_file.empty() || !o.peer_key_file.empty()) {
+      return Status::InvalidArgument(
+          "--peer-tls-ca, --peer-cert and --peer-key apply to a "
+          "group under TLS (--tls-cert)");
+    }
+    return Status::Ok();
+  }
+  if (o.peer_tls_ca_file.empty()) {
+    return Status::InvalidArgument(
+        "--peers under TLS: say with --peer-tls-ca FILE which CA "
+        "signs the other nodes' server certificates");
+  }
+  TRIBUTARY_ASSIGN_OR_RETURN(link->tls_root_certs, ReadPem(o.peer_tls_ca_file, "--peer-tls-ca"));
+  if (o.peer_cert_file.empty() != o.peer_key_file.empty()) {
+    return Status::InvalidArgument("--peer-cert and --peer-key go together");
+  }
+  if (mutual && o.peer_cert_file.empty()) {
+    return Status::InvalidArgument(
+        "--peers under mutual TLS: give this node's client "
+        "certificate for its peers (--peer-cert, --peer-key), whose "
+        "CN they admit as an operator (--operator-id)");
+  }
+  if (!o.peer_cert_file.empty()) {
+    TRIBUTARY_ASSIGN_OR_RETURN(link->tls_cert_chain, ReadPem(o.peer_cert_file, "--peer-cert"));
+    TRIBUTARY_ASSIGN_OR_RETURN(link->tls_private_key, ReadPem(o.peer_key_file, "--peer-key"));
+  }
+  return Status::Ok();
+}
+
 std::size_t HalfOfMemory() {
   return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE) / 2;
 }
@@ -162,10 +197,6 @@ class Node::Impl {
     const uint32_t aggregators =
         o.aggregators ? o.aggregators : std::max(1u, std::thread::hardware_concurrency());
     if (!o.peers.empty()) {
-      if (!o.tls_cert_file.empty()) {
-        return Status::InvalidArgument("--peers: the nodes of a group speak plaintext to each "
-                                       "other; TLS between them is not supported yet");
-      }
       const std::string self = o.advertise.empty() ? o.listen : o.advertise;
       if (self.rfind("0.0.0.0:", 0) == 0 || self.ends_with(":0")) {
         return Status::InvalidArgument("--peers: say with --advertise HOST:PORT how the other "
@@ -174,8 +205,9 @@ class Node::Impl {
       if (std::find(o.peers.begin(), o.peers.end(), self) != o.peers.end()) {
         return Status::InvalidArgument("--peers lists this node's own address " + self);
       }
-      peers_ = std::make_unique<PeerLink>(PeerLinkOptions{
-          .self = self, .peers = o.peers, .operator_token = operator_token});
+      PeerLinkOptions link{.self = self, .peers = o.peers, .operator_token = operator_token};
+      TRIBUTARY_RETURN_IF_ERROR(PeerTls(o, &link));
+      peers_ = std::make_unique<PeerLink>(std::move(link));
       spdlog::info("node {}: member {} of a group of {}", node, self, o.peers.size() + 1);
     }
     control_ = std::make_unique<ControlPlane>(

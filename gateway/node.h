@@ -37,6 +37,13 @@ struct NodeOptions {
   std::vector<std::string> peers;
   std::string advertise;
   double peer_timeout_s = 30;  // see ControlPlaneOptions::peer_timeout
+  // A group under TLS (tls_cert_file set) dials its peers over TLS: PEM CA certificates that
+  // verify their server certificates (required there). Under mutual TLS, this node's client
+  // certificate and key for its peers (required there), whose CN the peers must admit as an
+  // operator (operator_ids).
+  std::string peer_tls_ca_file;
+  std::string peer_cert_file;
+  std::string peer_key_file;
   std::size_t shm_budget_bytes = 0;       // 0: half of physical memory
   // Where job pools live: "posix" (POSIX shared memory), "dpdk" (memzones in hugepages, this
   // process the EAL primary; needs root) or "auto" (dpdk where it starts, else posix).

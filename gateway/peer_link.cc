@@ -47,10 +47,16 @@ class PeerLink::Impl {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!options_.tls_root_certs.empty()) {
+      credentials = grpc::SslCredentials({.pem_root_certs = options_.tls_root_certs,
+                                          .pem_private_key = options_.tls_private_key,
+                                          .pem_cert_chain = options_.tls_cert_chain});
+    }
     for (const auto& address : options_.peers) {
       auto peer = std::make_unique<Peer>();
-      peer->stub = internal::PeerService::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      peer->stub =
+          internal::PeerService::NewStub(grpc::CreateCustomChannel(address, credentials, args));
       peer->worker = std::thread([this, p = peer.get()] { Run(*p); });
       peers_[address] = std::move(peer);
     }

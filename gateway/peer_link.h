@@ -28,6 +28,12 @@ struct PeerLinkOptions {
   std::string self;                // this node's address in the group
   std::vector<std::string> peers;  // the other members' addresses
   std::string operator_token;      // sent as `authorization: Bearer TOKEN` (empty: none)
+  // TLS to the peers: PEM CA certificates that verify their server certificates (empty:
+  // plaintext), and this node's client certificate chain and key for peers that require one
+  // (mutual TLS; both empty: none).
+  std::string tls_root_certs;
+  std::string tls_cert_chain;
+  std::string tls_private_key;
 };
 
 class PeerLink {

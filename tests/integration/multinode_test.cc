@@ -10,7 +10,8 @@
 // the round publishes the exact average. One that stops answering after its
 // clients' updates were counted is left out once the home has waited 2 s for its partial.
 // A partial with a NaN, a wrong checksum or no checksum is refused, and the right one, sent
-// after them, is taken.
+// after them, is taken. Under mutual TLS the nodes call each other over TLS, each with a
+// client certificate of its own, and publish the same exact average.
 //
 // Needs root (namespaces, veth, bridge) and iproute2; skips, saying so, without them.
 #include <grpcpp/grpcpp.h>
@@ -21,6 +22,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +35,8 @@
 
 namespace tributary::testing {
 namespace {
+
+namespace fs = std::filesystem;
 
 bool Shell(const std::string& command) {
   return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
@@ -71,18 +75,23 @@ class ThreeNamespaces {
   std::string Target(int i) const { return Address(i) + ":7070"; }
 
   // `tributary serve` of node i, a member of the group of the three, which waits `peer_timeout_s`
-  // for a partial.
-  std::unique_ptr<ServeProcess> Serve(int i, int peer_timeout_s) const {
+  // for a partial, with `extra` arguments; `op_tls` secures the test's operator calls.
+  std::unique_ptr<ServeProcess> Serve(int i, int peer_timeout_s,
+                                      const std::vector<std::string>& extra,
+                                      const client::ClientOptions& op_tls) const {
     std::string peers;
     for (int j = 1; j <= 3; ++j) {
       if (j != i) peers += (peers.empty() ? "" : ",") + Target(j);
     }
+    std::vector<std::string> args = {"--listen",         Target(i),
+                                     "--peers",          peers,
+                                     "--aggregators",    "1",
+                                     "--peer-timeout-s", std::to_string(peer_timeout_s),
+                                     "--node-id",        tag_ + "-" + std::to_string(i),
+                                     "--metrics-listen", Address(i) + ":0"};
+    args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<ServeProcess>(
-        std::vector<std::string>{"--listen", Target(i), "--peers", peers, "--aggregators", "1",
-                                 "--peer-timeout-s", std::to_string(peer_timeout_s), "--node-id",
-                                 tag_ + "-" + std::to_string(i), "--metrics-listen",
-                                 Address(i) + ":0"},
-        std::vector<std::string>{"ip", "netns", "exec", Namespace(i)});
+        args, std::vector<std::string>{"ip", "netns", "exec", Namespace(i)}, op_tls);
   }
 
  private:
@@ -97,8 +106,9 @@ class MultinodeTest : public ::testing::Test {
     if (!Shell("ip -V")) GTEST_SKIP() << "needs iproute2 (ip netns)";
     net_ = std::make_unique<ThreeNamespaces>();
     if (!net_->ok()) GTEST_SKIP() << "cannot create network namespaces with a bridge here";
+    const std::vector<std::string> args = NodeArgs();
     for (int i = 1; i <= 3; ++i) {
-      nodes_.push_back(net_->Serve(i, peer_timeout_s_));
+      nodes_.push_back(net_->Serve(i, peer_timeout_s_, args, Tls("operator")));
       ASSERT_TRUE(nodes_.back()->ok()) << "node " << i << " did not start";
     }
   }
@@ -106,6 +116,11 @@ class MultinodeTest : public ::testing::Test {
     nodes_.clear();
     net_.reset();
   }
+
+  // What every node's serve gets beyond the group's own flags, and the TLS files (tls_* fields
+  // only) of the test's calls as `id`: none here, mutual TLS in MultinodeTlsTest.
+  virtual std::vector<std::string> NodeArgs() { return {}; }
+  virtual client::ClientOptions Tls(const std::string& id) { return {}; }
 
   uint64_t CreateJob(uint32_t rounds, double deadline_s = 0, uint32_t min_clients = 0) {
     v1::JobSpec spec;
@@ -135,8 +150,11 @@ class MultinodeTest : public ::testing::Test {
   std::vector<std::unique_ptr<client::Client>> JoinAll(uint64_t job, const std::string& target) {
     std::vector<std::unique_ptr<client::Client>> clients;
     for (uint32_t c = 0; c < kClients; ++c) {
-      clients.push_back(std::make_unique<client::Client>(client::ClientOptions{
-          .target = target, .client_id = "c" + std::to_string(c), .max_attempts = 2}));
+      client::ClientOptions o = Tls("c" + std::to_string(c));
+      o.target = target;
+      o.client_id = "c" + std::to_string(c);
+      o.max_attempts = 2;
+      clients.push_back(std::make_unique<client::Client>(o));
       EXPECT_TRUE(clients.back()->Join(job)) << c;
     }
     return clients;
@@ -152,7 +170,10 @@ class MultinodeTest : public ::testing::Test {
       num += double(c) * (c + 1);
       den += c + 1;
     }
-    client::Client reader({.target = net_->Target(node + 1), .client_id = "reader"});
+    client::ClientOptions o = Tls("reader");
+    o.target = net_->Target(node + 1);
+    o.client_id = "reader";
+    client::Client reader(o);
     auto model = reader.Pull(job, 1, /*wait=*/true);
     ASSERT_TRUE(model) << model.error();
     double worst = 0;
@@ -378,6 +399,58 @@ TEST_F(MultinodePartialTest, APartialIsTakenOnlyWithFiniteValuesAndItsChecksum) 
   EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_rounds_left_out_total"), 0);
   kill(nodes_[frozen_index]->pid(), SIGKILL);
   EXPECT_NE(nodes_[frozen_index]->WaitForExit(std::chrono::seconds(10)), -1);
+}
+
+// The same group under mutual TLS: each node serves with a certificate naming the three
+// addresses, requires client certificates, and calls its peers over TLS with a certificate of
+// its own (CN=node), which they admit as an operator.
+class MultinodeTlsTest : public MultinodeTest {
+ protected:
+  std::vector<std::string> NodeArgs() override {
+    certs_ = fs::temp_directory_path() / ("tributary-group-certs-" + std::to_string(getpid()));
+    std::vector<std::string> args = {"certs",      "--out",    certs_.string(),
+                                     "--operator", "operator", "--operator",
+                                     "node",       "--client", "reader"};
+    for (int i = 1; i <= 3; ++i) args.insert(args.end(), {"--server-name", net_->Address(i)});
+    for (uint32_t c = 0; c < kClients; ++c)
+      args.insert(args.end(), {"--client", "c" + std::to_string(c)});
+    std::string out;
+    EXPECT_EQ(RunTributary(args, &out), 0) << out;
+    return {"--tls-cert",      File("server.pem"), "--tls-key",     File("server-key.pem"),
+            "--tls-client-ca", File("ca.pem"),     "--peer-tls-ca", File("ca.pem"),
+            "--peer-cert",     File("node.pem"),   "--peer-key",    File("node-key.pem"),
+            "--operator-id",   "operator",         "--operator-id", "node"};
+  }
+  client::ClientOptions Tls(const std::string& id) override {
+    client::ClientOptions o;
+    o.tls_ca_file = File("ca.pem");
+    o.tls_cert_file = File(id + ".pem");
+    o.tls_key_file = File(id + "-key.pem");
+    return o;
+  }
+  void TearDown() override {
+    MultinodeTest::TearDown();
+    std::error_code ec;
+    fs::remove_all(certs_, ec);
+  }
+  std::string File(const std::string& name) const { return (certs_ / name).string(); }
+
+  fs::path certs_;
+};
+
+TEST_F(MultinodeTlsTest, ThreeNodesUnderMutualTlsPublishTheExactAverage) {
+  const uint64_t job = CreateJob(1);
+  ASSERT_NE(job, 0u);
+  const int home = Home();
+  ASSERT_GE(home, 0);
+  const auto clients = JoinAll(job, net_->Target(1));
+  for (uint32_t c = 0; c < kClients; ++c) {
+    ASSERT_TRUE(clients[c]->Push(job, 1, Update(c), c + 1)) << c;
+  }
+  for (int i = 0; i < 3; ++i) ExpectExactAverage(job, i, [](uint32_t) { return true; });
+  // The other two nodes' partials reached the home, over TLS.
+  EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_partial_bytes_received_total"),
+            2 * kParams * 4.0);
 }
 
 TEST_F(MultinodeTest, CancellingAJobOnOneNodeEndsItOnEvery) {
