@@ -372,6 +372,13 @@ class ControlPlane::Impl {
       return Status::InvalidArgument(
           "coded jobs run on one node; this node is in a group (serve --peers)");
     }
+    if (options_.peers && spec.rule() != "fedavg") {
+      return Status::InvalidArgument(
+          "rule " + spec.rule() +
+          " needs every update of a round in one place, and a group "
+          "(serve --peers) folds each node's partial, a weighted mean, into the model: only "
+          "fedavg jobs run in a group");
+    }
     const std::size_t model_bytes = spec.params() * sizeof(float);
     // Every accepted update of the open round (for sequentially coded jobs: every result of
     // the rounds whose versions are not published yet, at most delay + 1 rounds of them), its

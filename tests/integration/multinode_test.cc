@@ -9,9 +9,10 @@
 // clients find it gone, join again through the node they know, are placed there and push;
 // the round publishes the exact average. One that stops answering after its
 // clients' updates were counted is left out once the home has waited 2 s for its partial.
-// A partial with a NaN, a wrong checksum or no checksum is refused, and the right one, sent
-// after them, is taken. Under mutual TLS the nodes call each other over TLS, each with a
-// client certificate of its own, and publish the same exact average.
+// Rules that compare whole updates (median, Krum, ...) are refused in a group, whose model
+// folds per-node partials. A partial with a NaN, a wrong checksum or no checksum is refused, and
+// the right one, sent after them, is taken. Under mutual TLS the nodes call each other over TLS,
+// each with a client certificate of its own, and publish the same exact average.
 //
 // Needs root (namespaces, veth, bridge) and iproute2; skips, saying so, without them.
 #include <grpcpp/grpcpp.h>
@@ -301,6 +302,31 @@ TEST_F(MultinodeTest, RoundGoesOnWithoutANodeThatStopsAnswering) {
   EXPECT_EQ(MetricValue(nodes_[home]->Metrics(), "tributary_peer_rounds_left_out_total"), 1);
   kill(nodes_[frozen_index]->pid(), SIGKILL);
   EXPECT_NE(nodes_[frozen_index]->WaitForExit(std::chrono::seconds(10)), -1);
+}
+
+TEST_F(MultinodeTest, OnlyFedAvgJobsRunInAGroup) {
+  for (const std::string rule : {"median", "krum", "trimmed-mean"}) {
+    v1::JobSpec spec;
+    spec.set_name(rule);
+    spec.set_params(kParams);
+    spec.set_rounds(1);
+    spec.set_clients_per_round(kClients);
+    spec.set_rule(rule);
+    grpc::ClientContext ctx;
+    v1::JobInfo info;
+    const grpc::Status s = nodes_[0]->op().CreateJob(&ctx, spec, &info);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << rule;
+    EXPECT_NE(s.error_message().find("only fedavg jobs run in a group"), std::string::npos)
+        << s.error_message();
+  }
+  // What was refused left nothing behind: a fedavg job is created and listed alone on each node.
+  ASSERT_NE(CreateJob(1), 0u);
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    v1::ListJobsReply list;
+    ASSERT_TRUE(nodes_[i]->op().ListJobs(&ctx, v1::ListJobsRequest(), &list).ok()) << i;
+    EXPECT_EQ(list.jobs_size(), 1) << "node " << i;
+  }
 }
 
 // Nodes that wait for a partial as long as a test takes to send its own.
