@@ -124,6 +124,13 @@ class MultinodeTest : public ::testing::Test {
   virtual client::ClientOptions Tls(const std::string& id) { return {}; }
 
   uint64_t CreateJob(uint32_t rounds, double deadline_s = 0, uint32_t min_clients = 0) {
+    const grpc::Status s = TryCreateJob(rounds, deadline_s, min_clients);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? info_.job_id() : 0;
+  }
+  // Creates a job of `rule` through node 0; its JobInfo goes to info_.
+  grpc::Status TryCreateJob(uint32_t rounds, double deadline_s = 0, uint32_t min_clients = 0,
+                            const std::string& rule = "fedavg") {
     v1::JobSpec spec;
     spec.set_name("group");
     spec.set_params(kParams);
@@ -131,10 +138,9 @@ class MultinodeTest : public ::testing::Test {
     spec.set_clients_per_round(kClients);
     spec.set_deadline_s(deadline_s);
     spec.set_min_clients(min_clients);
+    spec.set_rule(rule);
     grpc::ClientContext ctx;
-    grpc::Status s = nodes_[0]->op().CreateJob(&ctx, spec, &info_);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return s.ok() ? info_.job_id() : 0;
+    return nodes_[0]->op().CreateJob(&ctx, spec, &info_);
   }
   // Index (0-based) of the job's home among the nodes.
   int Home() const {
@@ -306,15 +312,7 @@ TEST_F(MultinodeTest, RoundGoesOnWithoutANodeThatStopsAnswering) {
 
 TEST_F(MultinodeTest, OnlyFedAvgJobsRunInAGroup) {
   for (const std::string rule : {"median", "krum", "trimmed-mean"}) {
-    v1::JobSpec spec;
-    spec.set_name(rule);
-    spec.set_params(kParams);
-    spec.set_rounds(1);
-    spec.set_clients_per_round(kClients);
-    spec.set_rule(rule);
-    grpc::ClientContext ctx;
-    v1::JobInfo info;
-    const grpc::Status s = nodes_[0]->op().CreateJob(&ctx, spec, &info);
+    const grpc::Status s = TryCreateJob(1, 0, 0, rule);
     EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << rule;
     EXPECT_NE(s.error_message().find("only fedavg jobs run in a group"), std::string::npos)
         << s.error_message();
