@@ -10,8 +10,8 @@ Result<std::unique_ptr<RoundReference>> RoundReference::ForJob(const v1::JobSpec
                                                                uint32_t first_round) {
   if (!spec.coding().scheme().empty()) {
     return Status::InvalidArgument("the job uses gradient coding (" + spec.coding().scheme() +
-                                   "): its clients push coded task results, and sim's push "
-                                   "plain updates");
+                                   "): its clients push coded task results, and sim's clients "
+                                   "push plain updates");
   }
   std::unique_ptr<RoundReference> ref(new RoundReference(spec, seed));
   const std::string& rule = spec.rule();

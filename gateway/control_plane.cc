@@ -375,9 +375,8 @@ class ControlPlane::Impl {
     if (options_.peers && spec.rule() != "fedavg") {
       return Status::InvalidArgument(
           "rule " + spec.rule() +
-          " needs every update of a round in one place, and a group "
-          "(serve --peers) folds each node's partial, a weighted mean, into the model: only "
-          "fedavg jobs run in a group");
+          " needs every update of a round in one place, and a group (serve --peers) folds each "
+          "node's partial, a weighted mean, into the model: only fedavg jobs run in a group");
     }
     const std::size_t model_bytes = spec.params() * sizeof(float);
     // Every accepted update of the open round (for sequentially coded jobs: every result of

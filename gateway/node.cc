@@ -127,15 +127,14 @@ Status PeerTls(const NodeOptions& o, PeerLinkOptions* link) {
   if (!tls) {
     if (!o.peer_tls_ca_file.empty() || !o.peer_cert_file.empty() || !o.peer_key_file.empty()) {
       return Status::InvalidArgument(
-          "--peer-tls-ca, --peer-cert and --peer-key apply to a "
-          "group under TLS (--tls-cert)");
+          "--peer-tls-ca, --peer-cert and --peer-key apply to a group under TLS (--tls-cert)");
     }
     return Status::Ok();
   }
   if (o.peer_tls_ca_file.empty()) {
     return Status::InvalidArgument(
-        "--peers under TLS: say with --peer-tls-ca FILE which CA "
-        "signs the other nodes' server certificates");
+        "--peers under TLS: say with --peer-tls-ca FILE which CA signs the other nodes' server "
+        "certificates");
   }
   TRIBUTARY_ASSIGN_OR_RETURN(link->tls_root_certs, ReadPem(o.peer_tls_ca_file, "--peer-tls-ca"));
   if (o.peer_cert_file.empty() != o.peer_key_file.empty()) {
@@ -143,9 +142,8 @@ Status PeerTls(const NodeOptions& o, PeerLinkOptions* link) {
   }
   if (mutual && o.peer_cert_file.empty()) {
     return Status::InvalidArgument(
-        "--peers under mutual TLS: give this node's client "
-        "certificate for its peers (--peer-cert, --peer-key), whose "
-        "CN they admit as an operator (--operator-id)");
+        "--peers under mutual TLS: give this node's client certificate for its peers "
+        "(--peer-cert, --peer-key), whose CN they admit as an operator (--operator-id)");
   }
   if (!o.peer_cert_file.empty()) {
     TRIBUTARY_ASSIGN_OR_RETURN(link->tls_cert_chain, ReadPem(o.peer_cert_file, "--peer-cert"));

@@ -284,6 +284,30 @@ TEST_F(TlsTest, ServeRefusesIncompleteTlsFlags) {
             1)
       << out;
   EXPECT_NE(out.find("--insecure"), std::string::npos) << out;
+
+  // A member of a group under TLS must say how it verifies its peers, and under mutual TLS
+  // which certificate it shows them.
+  std::vector<std::string> group = {"serve",          "--listen", "127.0.0.1:0",   "--advertise",
+                                    "127.0.0.1:7391", "--peers",  "127.0.0.1:7392"};
+  group.insert(group.end(),
+               {"--tls-cert", Certs("server.pem"), "--tls-key", Certs("server-key.pem")});
+  out.clear();
+  EXPECT_EQ(RunTributary(group, &out), 1) << out;
+  EXPECT_NE(out.find("--peer-tls-ca"), std::string::npos) << out;
+  std::vector<std::string> mutual = group;
+  mutual.insert(mutual.end(),
+                {"--tls-client-ca", Certs("ca.pem"), "--peer-tls-ca", Certs("ca.pem")});
+  out.clear();
+  EXPECT_EQ(RunTributary(mutual, &out), 1) << out;
+  EXPECT_NE(out.find("--peer-cert"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunTributary(
+                {"serve", "--insecure", "--listen", "127.0.0.1:0", "--advertise", "127.0.0.1:7391",
+                 "--peers", "127.0.0.1:7392", "--peer-tls-ca", Certs("ca.pem")},
+                &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("apply to a group under TLS"), std::string::npos) << out;
 }
 
 }  // namespace
