@@ -119,21 +119,20 @@ TEST(RobustRuleTest, SimVerifiesRobustRulesAndDeltaJobs) {
     const bool cclip = rule[1] == "cclip";
     SCOPED_TRACE(rule[1]);
 
-    std::string first;
-    EXPECT_EQ(RunTributary({"sim", "--server", serve.target(), "--job", job, "--clients", "5",
-                            "--rounds", "1"},
-                           &first),
-              0)
-        << first;
+    // Five simulated clients on the job, with `more` arguments; sim must succeed.
+    auto sim = [&](std::vector<std::string> more) {
+      std::vector<std::string> args = {"sim",       "--server", serve.target(), "--job", job,
+                                       "--clients", "5"};
+      args.insert(args.end(), more.begin(), more.end());
+      std::string out;
+      EXPECT_EQ(RunTributary(args, &out), 0) << out;
+      return out;
+    };
+    const std::string first = sim({"--rounds", "1"});
     EXPECT_NE(first.find("round 1: 5 updates accepted"), std::string::npos) << first;
     EXPECT_NE(first.find("1 rounds verified"), std::string::npos) << first;
 
-    std::string rest;
-    EXPECT_EQ(RunTributary({"sim", "--server", serve.target(), "--job", job, "--clients", "5",
-                            "--seed", "2"},
-                           &rest),
-              0)
-        << rest;
+    const std::string rest = sim({"--seed", "2"});
     EXPECT_NE(rest.find("round 3: 5 updates accepted"), std::string::npos) << rest;
     if (cclip) {
       EXPECT_NE(rest.find("not verified: rule cclip starts from the aggregate of round 1"),
